@@ -1,0 +1,99 @@
+"""Check registry: a check is a function named after the expectation, registered with ``@check``."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from conformance.core.exchange import Exchange, Response
+from conformance.core.findings import CheckFailed, CheckSkipped, Finding
+from conformance.core.registry import Registry
+from conformance.scenarios.loader import CheckSignature
+
+CheckFunction: TypeAlias = Callable[..., Iterable[Finding] | None]
+CHECKS: Registry[CheckFunction] = Registry("check")
+
+
+def check(fn: CheckFunction) -> CheckFunction:
+    """Register ``fn`` as a check under its own name; its keyword-only parameters are its arguments."""
+    params = list(inspect.signature(fn).parameters.values())
+    if not params or params[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"check {fn.__name__} must take the CheckContext as its first positional parameter")
+    if any(p.kind is not inspect.Parameter.KEYWORD_ONLY for p in params[1:]):
+        raise TypeError(f"check {fn.__name__}: arguments after the context must be keyword-only")
+    return CHECKS.add(fn.__name__, fn)
+
+
+def signature_of(fn: CheckFunction) -> CheckSignature:
+    """The arguments a scenario may pass to ``fn``."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    return CheckSignature(
+        accepted=frozenset(p.name for p in params),
+        required=frozenset(p.name for p in params if p.default is inspect.Parameter.empty),
+    )
+
+
+def signatures() -> dict[str, CheckSignature]:
+    """Signature of every registered check."""
+    return {name: signature_of(fn) for name, fn in CHECKS.items()}
+
+
+@dataclass
+class CheckContext:
+    """What a check sees: the step's exchange or simulator record, and the scenario's variables."""
+
+    scenario_id: str
+    step_id: str
+    exchange: Exchange | None = None
+    received: Any = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    _json: Any = field(default=None, repr=False)
+    _json_loaded: bool = field(default=False, repr=False)
+
+    @property
+    def response(self) -> Response:
+        """The step's HTTP response; a check that needs one is skipped where there is none."""
+        if self.exchange is None or self.exchange.response is None:
+            raise CheckSkipped("cette étape n'a pas de réponse HTTP à vérifier")
+        return self.exchange.response
+
+    def json(self) -> Any:
+        """The response body parsed as JSON; an unparsable body is a finding, not a crash."""
+        if not self._json_loaded:
+            response = self.response
+            try:
+                self._json = _parse_json(response.body, response.charset)
+            except ValueError as exc:
+                raise CheckFailed(Finding(
+                    rule="json-invalide", location="corps de la réponse",
+                    message=f"Le corps de la réponse n'est pas un JSON valide : {exc}",
+                    expected="JSON valide", actual=excerpt(response.body),
+                )) from None
+            self._json_loaded = True
+        return self._json
+
+
+def _parse_json(body: bytes, charset: str | None) -> Any:
+    # Honour a declared charset so a wrong encoding is reported once, by ``body_utf8``, not by every check.
+    try:
+        text = body.decode(charset) if charset else body
+    except (LookupError, UnicodeDecodeError):
+        text = body
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("imbrication trop profonde") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"octets non UTF-8 ({exc.reason})") from None
+
+
+def excerpt(body: bytes, size: int = 120) -> str:
+    """The start of a body, for a finding's ``actual``."""
+    text = body[:size].decode("utf-8", errors="replace")
+    return text + ("…" if len(body) > size else "")
+
+
+__all__ = ["CHECKS", "CheckContext", "CheckFailed", "CheckSkipped", "Finding", "check", "excerpt", "signatures"]

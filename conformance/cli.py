@@ -1,0 +1,285 @@
+"""The ``dui-conformance`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from conformance import __version__
+from conformance.core.errors import ConfigError, SourceErrors, UsageError
+from conformance.core.outcomes import Verdict
+from conformance.engine.events import EventLog, RunFinished, read_events
+from conformance.reporting import write_reports
+from conformance.reporting.console import ConsoleProgress, print_summary
+from conformance.reporting.model import Report, ReportBuilder
+
+
+class ExitCode(enum.IntEnum):
+    """Process status of ``dui-conformance``."""
+
+    #: every requirement in play is conforme (or a préconisation)
+    CONFORME = 0
+    #: at least one EXIGENCE is non conforme
+    NON_CONFORME = 1
+    #: the run was stopped before the end
+    INTERRUPTED = 2
+    #: the harness or the transport failed (verdict erreur)
+    HARNESS_ERROR = 3
+    #: bad options, or invalid scenario, catalogue or configuration files
+    USAGE_ERROR = 4
+
+
+def exit_code(report: Report) -> ExitCode:
+    """Map a report to the process status."""
+    if report.run.error:
+        return ExitCode.HARNESS_ERROR
+    if report.run.interrupted:
+        return ExitCode.INTERRUPTED
+    return {Verdict.NON_CONFORME: ExitCode.NON_CONFORME, Verdict.ERREUR: ExitCode.HARNESS_ERROR}.get(
+        report.verdict, ExitCode.CONFORME)
+
+
+def _fail(message: str, code: ExitCode = ExitCode.USAGE_ERROR) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _source_errors(errors: SourceErrors) -> NoReturn:
+    for error in errors.errors:
+        click.echo(str(error), err=True)
+    _fail(f"{len(errors.errors)} erreur(s) dans les fichiers de scénarios ou de données")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dui-conformance")
+def main() -> None:
+    """Tests de conformité des DUI (Ségur numérique, référencement ANS)."""
+
+
+def _terminal_prompt(console: Console) -> Any:
+    """An assessor prompt that gives up after its timeout (the reading thread is a daemon)."""
+
+    async def prompt(text: str, timeout: float) -> str | None:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str | None] = loop.create_future()
+
+        def read() -> None:
+            try:
+                value: str | None = click.prompt(f"{text}\nComportement constaté ? (o/n)", default="",
+                                                 show_default=False, err=True)
+            except (EOFError, click.Abort):
+                value = None
+            loop.call_soon_threadsafe(_settle, answer, value)
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            return await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            return None
+
+    return prompt
+
+
+def _settle(future: asyncio.Future[str | None], value: str | None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+@main.command()
+@click.option("--target", metavar="URL", help="URL du DUI à tester ; sans elle, le DUI de référence.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Fichier vendor.toml (authentification, TLS, délais, opérations manuelles).")
+@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Défaut du DUI de référence (répétable).")
+@click.option("--theme", "themes", multiple=True, metavar="T", help="Ne jouer que ce thème (répétable).")
+@click.option("--requirement", "requirements", multiple=True, metavar="ID", help="Ne jouer que cette exigence.")
+@click.option("--suite", "suites", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Dossier ou fichier de scénarios à la place des suites fournies (répétable).")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Dossier où créer reports/<run-id>/.")
+@click.option("--seed", type=int, help="Graine des données générées (rejouer une exécution à l'identique).")
+@click.option("--interactive/--no-interactive", default=None,
+              help="Jouer les étapes manuelles (par défaut : si l'entrée est un terminal).")
+@click.option("--serve", is_flag=True, help="Servir le DUI de référence sur la boucle locale (uvicorn).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], themes: tuple[str, ...],
+        requirements: tuple[str, ...], suites: tuple[Path, ...], report_dir: Path, seed: int | None,
+        interactive: bool | None, serve: bool, lang: str) -> None:
+    """Jouer les scénarios contre un DUI et écrire le rapport de conformité."""
+    from conformance.config import VendorConfig, load_config
+    from conformance.reference import FAULTS
+    from conformance.session import RunOptions, Session, load_suite
+
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        _fail(f"--fault : défaut inconnu {', '.join(unknown)} (voir « dui-conformance faults »)")
+    if serve and target:
+        _fail("--serve ne s'applique qu'au DUI de référence (sans --target)")
+    try:
+        config = load_config(config_path) if config_path else VendorConfig()
+        url = target or config.target.url
+        settings = config.target_settings(url) if url else None
+        if url is None and config_path is not None:
+            from conformance.session import IN_PROCESS_URL
+
+            settings = config.target_settings(IN_PROCESS_URL)
+        suite = load_suite(list(suites))
+        console = Console(stderr=True)
+        if interactive is None:
+            interactive = sys.stdin.isatty()
+        options = RunOptions(target=url, settings=settings, serve=serve, faults=faults, themes=themes,
+                             requirements=requirements, seed=seed,
+                             manual_operations=frozenset(config.manual.operations),
+                             prompt=_terminal_prompt(console) if interactive else None, lang=lang)
+        run_dir = report_dir / options.run_id
+        session = Session(suite, options, run_dir)
+    except SourceErrors as exc:
+        _source_errors(exc)
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = EventLog(run_dir / "events.ndjson")
+    builder = ReportBuilder()
+    progress = ConsoleProgress(console, lang)
+    try:
+        asyncio.run(session.run([log, builder, progress]))
+    except Exception as exc:
+        finished = RunFinished(duration_ms=0, interrupted=True, error=f"{type(exc).__name__}: {exc}")
+        if builder.started is not None:
+            log(finished)
+            builder(finished)
+        progress.close()
+        if builder.started is None:
+            _fail(f"erreur du harnais : {type(exc).__name__}: {exc}", ExitCode.HARNESS_ERROR)
+    finally:
+        progress.close()
+        log.close()
+    report = builder.build()
+    write_reports(report, run_dir, lang)
+    print_summary(report, Console(), str(run_dir), lang)
+    if report.run.error:
+        click.echo(f"erreur du harnais : {report.run.error}", err=True)
+    sys.exit(exit_code(report))
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["reference"]))
+@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Défaut à activer (répétable).")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve(kind: str, faults: tuple[str, ...], port: int, host: str) -> None:
+    """Servir le DUI de référence (avec ses défauts éventuels)."""
+    import uvicorn
+
+    from conformance.reference import FAULTS, create_app
+
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        _fail(f"--fault : défaut inconnu {', '.join(unknown)}")
+    click.echo(f"DUI de référence sur http://{host}:{port} (défauts : {', '.join(faults) or 'aucun'})", err=True)
+    uvicorn.run(create_app(faults), host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def faults(as_json: bool) -> None:
+    """Lister les défauts nommés du DUI de référence et les exigences qu'ils cassent."""
+    from conformance.reference import FAULTS
+
+    items = [{"name": f.name, "description": f.description, "requirements": list(f.requirements)}
+             for _, f in FAULTS.items()]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    for item in items:
+        click.echo(f"{item['name']:32} {' '.join(item['requirements']):24} {item['description']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.option("--coverage", is_flag=True, help="Vérifier que chaque exigence est prouvée par un scénario.")
+@click.option("--suite", "suites", multiple=True, type=click.Path(exists=True, path_type=Path))
+def requirements(as_json: bool, coverage: bool, suites: tuple[Path, ...]) -> None:
+    """Lister le catalogue d'exigences (et sa couverture par les scénarios)."""
+    from conformance.requirements.coverage import coverage as compute
+    from conformance.session import load_suite
+
+    try:
+        suite = load_suite(list(suites))
+    except SourceErrors as exc:
+        _source_errors(exc)
+    cov = compute(suite.catalogue, ((s.id, s.requirements) for s in suite.scenarios))
+    if as_json:
+        click.echo(json.dumps({
+            "version": suite.catalogue.version,
+            "requirements": [{"id": r.id, "theme": r.theme, "title": r.title, "level": r.level.value,
+                              "criticality": r.criticality.value, "source": r.source, "uncertain": r.uncertain,
+                              "scenarios": cov.scenarios_by_requirement[r.id]} for r in suite.catalogue],
+            "uncovered": cov.uncovered,
+            "unknown": [{"scenario": s, "requirement": r} for s, r in cov.unknown],
+        }, ensure_ascii=False, indent=2))
+    else:
+        for req in suite.catalogue:
+            scenarios = cov.scenarios_by_requirement[req.id]
+            click.echo(f"{req.id:14} {req.level.value:13} {req.criticality.value:9} {req.title}"
+                       + (f"  [{', '.join(scenarios)}]" if coverage else ""))
+    if coverage:
+        for req_id in cov.uncovered:
+            click.echo(f"{req_id} : aucun scénario ne prouve cette exigence", err=True)
+        for scenario_id, req_id in cov.unknown:
+            click.echo(f"{scenario_id} : exigence inconnue {req_id}", err=True)
+        if not cov.complete:
+            sys.exit(ExitCode.USAGE_ERROR)
+
+
+@main.group()
+def scenarios() -> None:
+    """Outils pour les auteurs de scénarios."""
+
+
+@scenarios.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def lint(paths: tuple[Path, ...]) -> None:
+    """Vérifier des fichiers de scénarios ; chaque erreur en fichier:ligne:colonne: message."""
+    from conformance.session import load_suite
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        _fail("\n".join(f"{p}:1:1: fichier ou dossier introuvable" for p in missing))
+    try:
+        suite = load_suite(list(paths))
+    except SourceErrors as exc:
+        _source_errors(exc)
+    click.echo(f"{len(suite.scenarios)} scénario(s) valides, {len(list(suite.catalogue))} exigence(s)")
+
+
+@main.group()
+def report() -> None:
+    """Travailler sur les rapports d'exécution."""
+
+
+@report.command("render")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
+              help="Langue (par défaut, celle de l'exécution).")
+def render(run_dir: Path, lang: str | None) -> None:
+    """Reconstruire tous les fichiers du rapport à partir de events.ndjson (exécution complète ou interrompue)."""
+    log = run_dir / "events.ndjson"
+    if not log.is_file():
+        _fail(f"{log} : journal d'événements introuvable")
+    try:
+        builder = ReportBuilder().feed(read_events(log))
+        built = builder.build()
+    except (ValueError, KeyError) as exc:
+        _fail(f"{log} : journal illisible ({exc})", ExitCode.HARNESS_ERROR)
+    lang = lang or built.run.lang
+    write_reports(built, run_dir, lang)
+    print_summary(built, Console(), str(run_dir), lang)
+    sys.exit(exit_code(built))

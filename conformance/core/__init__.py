@@ -1,0 +1,1 @@
+"""Foundation types shared by every layer; imports nothing else of the package."""

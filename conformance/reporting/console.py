@@ -1,0 +1,69 @@
+"""Console output: a progress bar fed by events, then a summary per theme."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from conformance.core.outcomes import Verdict
+from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
+from conformance.reporting.i18n import label, verdict_label
+from conformance.reporting.model import Report
+
+_STYLE = {Verdict.CONFORME: "green", Verdict.NON_CONFORME: "red", Verdict.ERREUR: "yellow", Verdict.NON_TESTE: "dim"}
+
+
+class ConsoleProgress:
+    """A progress bar over the selected scenarios, on stderr so stdout keeps the summary."""
+
+    def __init__(self, console: Console, lang: str = "fr") -> None:
+        self.console, self.lang = console, lang
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=self.console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(label("console.progress", self.lang), total=len(event.scenarios))
+        elif self._progress is not None and self._task is not None:
+            if isinstance(event, ScenarioStarted):
+                self._progress.update(self._task, description=event.scenario_id)
+            elif isinstance(event, ScenarioFinished):
+                self._progress.advance(self._task)
+            elif isinstance(event, RunFinished):
+                self.close()
+
+    def close(self) -> None:
+        """Stop the bar (also on errors, so the terminal is left clean)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def print_summary(report: Report, console: Console, run_dir: str | None, lang: str = "fr") -> None:
+    """Verdict counts per theme, the requirements that are not conforme, and where the report is."""
+    table = Table(title=label("summary.title", lang))
+    table.add_column(label("summary.theme", lang))
+    table.add_column(label("summary.section", lang))
+    for verdict in Verdict:
+        table.add_column(verdict_label(verdict, lang), justify="right", style=_STYLE[verdict])
+    for theme in report.themes:
+        table.add_row(theme.theme, theme.section, *(str(theme.counts[v.value]) for v in Verdict))
+    console.print(table)
+    for req in report.requirements:
+        if req.verdict in (Verdict.NON_CONFORME, Verdict.ERREUR):
+            tag = label("verdict.warning", lang) if req.warning else verdict_label(req.verdict, lang)
+            detail = req.findings[0].message if req.findings else (req.reason or "")
+            line = f"[{_STYLE[req.verdict]}]{tag}[/] {req.id} {escape(req.title)} — {escape(detail)}"
+            console.print(line, highlight=False)
+    if report.run.interrupted:
+        console.print(f"[yellow]{label('run.interrupted', lang)}[/]")
+    verdict = report.verdict
+    colon = label("punct.colon", lang)
+    console.print(f"{label('report.verdict', lang)}{colon}[bold {_STYLE[verdict]}]{verdict_label(verdict, lang)}[/]")
+    if run_dir:
+        console.print(f"{label('console.report_written', lang)}{colon}{escape(run_dir)}", highlight=False)

@@ -1,0 +1,35 @@
+"""``rem.csv``: one row per requirement with the columns of the ANS REM spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conformance.reporting import reporter
+from conformance.reporting.model import Report
+
+COLUMNS = ("Profil", "Section", "Exigence", "Intitulé", "Niveau", "Criticité", "Source", "Scénario", "Verdict",
+           "Motif", "Constats", "Preuves")
+
+
+@reporter
+class RemCsvReporter:
+    """Writes ``rem.csv`` (UTF-8 with BOM and semicolons, as a French spreadsheet opens it)."""
+
+    name = "csv"
+
+    def __init__(self, lang: str = "fr") -> None:
+        self.lang = lang
+
+    def write(self, report: Report, run_dir: Path) -> None:
+        """One row per requirement."""
+        with (run_dir / "rem.csv").open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle, delimiter=";")
+            writer.writerow(COLUMNS)
+            for req in report.requirements:
+                writer.writerow([
+                    req.profile, req.section, req.id, req.title, req.level, req.criticality, req.source,
+                    " ".join(req.scenarios), req.verdict.value, req.reason or "",
+                    " | ".join(f"{f.scenario_id}/{f.step_id} {f.message}" for f in req.findings),
+                    " ".join(req.evidence),
+                ])

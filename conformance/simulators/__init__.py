@@ -1,0 +1,84 @@
+"""Simulators of the national services a DUI calls; each records what it received for the checks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class Received:
+    """One thing a simulator received: a summary that ``match`` filters on, and the raw payload as evidence."""
+
+    summary: dict[str, Any]
+    payload: bytes = b""
+    media_type: str = "application/octet-stream"
+    #: parsed content handed to checks (a dict, a message object…)
+    content: Any = None
+
+
+@dataclass
+class Inbox:
+    """Thread-safe record of what arrived, with a bounded wait; servers may run in other threads."""
+
+    items: list[Received] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def put(self, item: Received) -> None:
+        """Record an arrival and wake the waiters."""
+        with self._cond:
+            self.items.append(item)
+            self._cond.notify_all()
+
+    async def wait_for(self, predicate: Callable[[Received], bool], timeout: float, start: int = 0) -> Received | None:
+        """The first arrival from index ``start`` on that satisfies ``predicate``, or None after ``timeout``."""
+
+        def wait() -> Received | None:
+            with self._cond:
+                found: list[Received] = []
+
+                def ready() -> bool:
+                    found[:] = [i for i in self.items[start:] if predicate(i)][:1]
+                    return bool(found)
+
+                self._cond.wait_for(ready, timeout)
+                return found[0] if found else None
+
+        return await asyncio.to_thread(wait)
+
+
+class Simulator:
+    """Base of simulators: a real server, started and stopped by the engine, with an inbox."""
+
+    #: registry name used by scenarios (``await: {simulator: …}``)
+    name: str = ""
+
+    def __init__(self) -> None:
+        self.inbox = Inbox()
+
+    async def start(self) -> None:
+        """Start serving (on loopback)."""
+
+    async def stop(self) -> None:
+        """Stop serving."""
+
+    def endpoints(self) -> dict[str, str]:
+        """Where the DUI must send its traffic, by role."""
+        return {}
+
+    def matches(self, item: Received, match: Mapping[str, Any]) -> bool:
+        """True when every key of ``match`` equals the item's summary value."""
+        return all(item.summary.get(key) == value for key, value in match.items())
+
+
+SIMULATORS: Registry[type[Simulator]] = Registry("simulator")
+
+
+def simulator(cls: type[Simulator]) -> type[Simulator]:
+    """Register a simulator class under its ``name``."""
+    return SIMULATORS.add(cls.name, cls)

@@ -1,0 +1,1 @@
+"""Reusable validators, safe by construction against hostile input."""

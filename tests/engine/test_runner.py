@@ -1,0 +1,155 @@
+"""Runner behaviour that no reference fault shows: manual steps, simulators, broken chains, harness errors."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from conformance.checks import CHECKS, check
+from conformance.core.outcomes import CheckStatus, Verdict
+from conformance.reporting.model import ReportBuilder
+from conformance.session import RunOptions, Session, Suite, load_suite
+from conformance.simulators import SIMULATORS, Received, Simulator, simulator
+
+
+def suite_from(tmp_path: Path, text: str) -> Suite:
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_suite([path])
+
+
+def play(suite: Suite, **options):
+    builder = ReportBuilder()
+    asyncio.run(Session(suite, RunOptions(seed=1, **options), None).run([builder]))
+    return builder.build()
+
+
+MANUAL = """\
+id: SCN-HTTP-91
+title: Démonstration
+requirements: [DUI-HTTP-02]
+steps:
+  - id: montrer
+    manual: {instructions: "Montrez l'écran d'identité", timeout: 5}
+"""
+
+
+def test_manual_step_is_not_tested_without_interaction(tmp_path):
+    report = play(suite_from(tmp_path, MANUAL))
+    req = report.requirement("DUI-HTTP-02")
+    assert req.verdict is Verdict.NON_TESTE
+    assert "mode non interactif" in req.reason
+
+
+@pytest.mark.parametrize(("answer", "verdict"), [("o", Verdict.CONFORME), ("n", Verdict.NON_CONFORME),
+                                                 (None, Verdict.NON_TESTE)])
+def test_manual_step_uses_the_assessor_attestation(tmp_path, answer, verdict):
+    asked = []
+
+    async def prompt(text, timeout):
+        asked.append(text)
+        return answer
+
+    report = play(suite_from(tmp_path, MANUAL), prompt=prompt)
+    assert report.requirement("DUI-HTTP-02").verdict is verdict
+    assert "Montrez l'écran d'identité" in asked[0]
+
+
+def test_manual_driver_operation_skips_dependent_steps(tmp_path):
+    text = """\
+id: SCN-HTTP-92
+title: Création à la main
+requirements: [DUI-HTTP-06]
+steps:
+  - id: creer
+    driver: {operation: create-usager, body: {traits: "${identities.martin-jean.traits}"}}
+    captures: {usager_id: {json: "$.id"}}
+  - id: lire
+    fhir: {read: Patient, id: "${usager_id}"}
+    checks: [{status_code_in: {codes: [200]}}]
+"""
+    report = play(suite_from(tmp_path, text), manual_operations=frozenset({"create-usager"}))
+    req = report.requirement("DUI-HTTP-06")
+    assert req.verdict is Verdict.NON_TESTE, req
+    steps = report.scenarios[0].step_results
+    assert [s.status for s in steps] == [CheckStatus.SKIPPED, CheckStatus.SKIPPED]
+    assert "non aboutie" in steps[1].message
+
+
+class _Inbound(Simulator):
+    name = "test-inbox"
+
+    async def start(self):
+        # Arrives once the run is under way, as a DUI's message would.
+        item = Received({"kind": "message", "to": "a@b"}, b'{"ok": true}', "application/json", {"ok": True})
+        asyncio.get_running_loop().call_later(0.05, self.inbox.put, item)
+
+
+@check
+def received_ok(ctx):
+    """Test check on what a simulator received."""
+    if not ctx.received.content.get("ok"):
+        yield from ()
+
+
+@pytest.fixture
+def test_simulator():
+    simulator(_Inbound)
+    yield
+    SIMULATORS.remove("test-inbox")
+
+
+def test_await_step_receives_and_times_out(tmp_path, test_simulator):
+    text = """\
+id: SCN-HTTP-93
+title: Réception
+requirements: [DUI-HTTP-02, DUI-HTTP-03]
+steps:
+  - id: recu
+    await: {simulator: test-inbox, match: {to: "a@b"}, timeout: 10}
+    checks:
+      - check: received_ok
+        requirements: [DUI-HTTP-02]
+  - id: jamais
+    await: {simulator: test-inbox, match: {to: "z@b"}, timeout: 0.2}
+"""
+    report = play(suite_from(tmp_path, text))
+    steps = report.scenarios[0].step_results
+    assert steps[0].status is CheckStatus.PASSED
+    assert steps[0].evidence[0].kind == "test-inbox"
+    assert steps[1].checks[0].findings[0].rule == "rien-recu"
+    assert report.requirement("DUI-HTTP-03").verdict is Verdict.NON_CONFORME
+
+
+def test_a_crashing_check_is_a_harness_error_not_a_vendor_defect(tmp_path):
+    @check
+    def exploding_check(ctx):
+        """Test check that has a bug."""
+        raise ZeroDivisionError("boom")
+
+    try:
+        text = MANUAL.replace("manual: {instructions: \"Montrez l'écran d'identité\", timeout: 5}",
+                              "fhir: {capabilities: true}\n    checks: [exploding_check]")
+        report = play(suite_from(tmp_path, text))
+    finally:
+        CHECKS.remove("exploding_check")
+    req = report.requirement("DUI-HTTP-02")
+    assert req.verdict is Verdict.ERREUR
+    assert "ZeroDivisionError: boom" in req.reason
+
+
+def test_request_stop_interrupts_the_run(suite):
+    builder = ReportBuilder()
+    session = Session(suite, RunOptions(seed=1), None)
+
+    def stop_after_first(event):
+        builder(event)
+        if event.type == "scenario-finished":
+            session.runner.request_stop()
+
+    asyncio.run(session.run([stop_after_first]))
+    report = builder.build()
+    assert report.run.interrupted
+    assert [s.finished for s in report.scenarios].count(True) == 1
+    assert {r.reason for r in report.requirements if r.verdict is Verdict.NON_TESTE} == {
+        "exécution interrompue avant ce scénario"}
