@@ -1,4 +1,3 @@
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -8,10 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from conformance.core.resources import data_path
-from conformance.reporting.model import Report, ReportBuilder
-from conformance.session import RunOptions, Session, load_plugins, load_suite
+from conformance.session import load_plugins, load_suite
 
 load_plugins()
+
+pytest_plugins = ["pytester"]
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -19,14 +19,6 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 @pytest.fixture(scope="session")
 def suite():
     return load_suite()
-
-
-def play(suite, run_dir: Path | None = None, **options) -> Report:
-    """Run a suite in-process and return its report."""
-    builder = ReportBuilder()
-    session = Session(suite, RunOptions(seed=options.pop("seed", 7), **options), run_dir)
-    asyncio.run(session.run([builder]))
-    return builder.build()
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ class ScenarioReport(ScenarioInfo):
 
     status: CheckStatus | None = None
     duration_ms: float | None = None
+    started: bool = False
     finished: bool = False
     step_results: list[StepResult] = Field(default_factory=list)
 
@@ -116,7 +117,7 @@ class ReportBuilder:
             self.started = event
             self.scenarios = {s.id: ScenarioReport(**s.model_dump()) for s in event.scenarios}
         elif isinstance(event, ScenarioStarted):
-            self.scenarios[event.scenario_id].status = None
+            self.scenarios[event.scenario_id].started = True
         elif isinstance(event, StepFinished):
             self.scenarios[event.scenario_id].step_results.append(event.result)
         elif isinstance(event, ScenarioFinished):
@@ -168,7 +169,7 @@ class ReportBuilder:
                     for req in result.requirements:
                         by_req.setdefault(req, []).append((scenario, step, result))
             if not scenario.finished:
-                reason = INTERRUPTED_REASON if scenario.step_results else NOT_RUN_REASON
+                reason = INTERRUPTED_REASON if scenario.started else NOT_RUN_REASON
                 cut = CheckResult(check="exécution", status=CheckStatus.SKIPPED,
                                   requirements=scenario.requirements, message=reason)
                 for req in scenario.requirements:

@@ -10,18 +10,13 @@ from conformance.core.outcomes import CheckStatus, Verdict
 from conformance.reporting.model import ReportBuilder
 from conformance.session import RunOptions, Session, Suite, load_suite
 from conformance.simulators import SIMULATORS, Received, Simulator, simulator
+from tests.support.runs import play
 
 
 def suite_from(tmp_path: Path, text: str) -> Suite:
     path = tmp_path / "s.yaml"
     path.write_text(text, encoding="utf-8")
     return load_suite([path])
-
-
-def play(suite: Suite, **options):
-    builder = ReportBuilder()
-    asyncio.run(Session(suite, RunOptions(seed=1, **options), None).run([builder]))
-    return builder.build()
 
 
 MANUAL = """\

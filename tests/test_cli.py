@@ -1,0 +1,182 @@
+"""End-to-end: the CLI as a user drives it, against the reference DUI, compared with golden reports."""
+
+import csv
+import json
+import os
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from conformance.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+VOLATILE = {"run_id", "started_at", "finished_at", "duration_ms", "at"}
+
+
+def run_dir_of(report_dir: Path) -> Path:
+    (run_dir,) = report_dir.iterdir()
+    return run_dir
+
+
+def stable(value):
+    """The report without what changes from run to run (ids, clocks, durations)."""
+    if isinstance(value, dict):
+        return {k: stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [stable(v) for v in value]
+    return value
+
+
+def assert_golden(name: str, report: dict) -> None:
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(json.dumps(stable(report), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    assert stable(report) == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_default_run_is_conforme_and_writes_every_report(cli, tmp_path, report_validator):
+    result = cli.invoke(main, ["run", "--report-dir", str(tmp_path), "--seed", "1", "--no-interactive"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Verdict global" in result.output and "conforme" in result.output
+    run_dir = run_dir_of(tmp_path)
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    report_validator.validate(report)
+    assert {r["verdict"] for r in report["requirements"]} == {"conforme"}
+    assert_golden("reference-run", report)
+
+    suites = ET.parse(run_dir / "junit.xml").getroot()
+    assert suites.find("testsuite").get("tests") == str(len(report["scenarios"]))
+    assert {p.get("value") for p in suites.iter("property")} == {r["id"] for r in report["requirements"]}
+    allure = list((run_dir / "allure-results").glob("*-result.json"))
+    assert len(allure) == len(report["scenarios"])
+    labels = {lab["value"] for f in allure for lab in json.loads(f.read_text())["labels"] if lab["name"] == "requirement"}
+    assert labels == {r["id"] for r in report["requirements"]}
+    with (run_dir / "rem.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert [r["Exigence"] for r in rows] == [r["id"] for r in report["requirements"]]
+    assert all(r["Verdict"] == "conforme" and r["Preuves"] for r in rows)
+    for evidence in report["evidence"]:
+        assert (run_dir / evidence["path"]).is_file()
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'lang="fr"' in html and "DUI-HTTP-01" in html
+
+
+def test_faulted_run_is_non_conforme_with_located_findings(cli, tmp_path, report_validator):
+    args = ["run", "--report-dir", str(tmp_path), "--seed", "1", "--fault", "errors-as-html", "--no-interactive"]
+    result = cli.invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "DUI-HTTP-04" in result.output
+    report = json.loads((run_dir_of(tmp_path) / "report.json").read_text(encoding="utf-8"))
+    report_validator.validate(report)
+    assert report["run"]["faults"] == ["errors-as-html"]
+    assert_golden("fault-errors-as-html", report)
+
+
+def test_unmet_preconisation_is_a_warning_not_a_failure(cli, tmp_path):
+    result = cli.invoke(main, ["run", "--report-dir", str(tmp_path), "--fault", "patient-meta-missing"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir_of(tmp_path) / "report.json").read_text(encoding="utf-8"))
+    req = next(r for r in report["requirements"] if r["id"] == "DUI-HTTP-08")
+    assert (req["verdict"], req["warning"], report["verdict"]) == ("non conforme", True, "conforme")
+
+
+def test_selection_leaves_the_rest_not_tested_with_a_reason(cli, tmp_path):
+    result = cli.invoke(main, ["run", "--report-dir", str(tmp_path), "--requirement", "DUI-HTTP-02"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir_of(tmp_path) / "report.json").read_text(encoding="utf-8"))
+    verdicts = {r["id"]: (r["verdict"], r["reason"]) for r in report["requirements"]}
+    assert verdicts.pop("DUI-HTTP-02") == ("conforme", None)
+    assert set(verdicts.values()) == {("non testé", "non sélectionnée pour cette exécution")}
+    assert [s["id"] for s in report["scenarios"]] == ["SCN-HTTP-02"]
+
+
+def test_serve_runs_the_reference_over_loopback(cli, tmp_path):
+    result = cli.invoke(main, ["run", "--serve", "--report-dir", str(tmp_path), "--theme", "HTTP"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir_of(tmp_path) / "report.json").read_text(encoding="utf-8"))
+    assert report["run"]["target"]["url"].startswith("http://127.0.0.1:")
+
+
+def test_english_report(cli, tmp_path):
+    result = cli.invoke(main, ["run", "--report-dir", str(tmp_path), "--lang", "en", "--theme", "http"])
+    assert result.exit_code == 0
+    assert "Overall verdict" in result.output
+    assert 'lang="en"' in (run_dir_of(tmp_path) / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_render_rebuilds_the_same_report(cli, tmp_path):
+    cli.invoke(main, ["run", "--report-dir", str(tmp_path), "--fault", "latin1-body"])
+    run_dir = run_dir_of(tmp_path)
+    before = (run_dir / "report.json").read_text(encoding="utf-8")
+    for name in ("report.json", "report.html", "junit.xml", "rem.csv"):
+        (run_dir / name).unlink()
+    result = cli.invoke(main, ["report", "render", str(run_dir)])
+    assert result.exit_code == 1
+    assert (run_dir / "report.json").read_text(encoding="utf-8") == before
+    assert all((run_dir / n).is_file() for n in ("report.html", "junit.xml", "rem.csv"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault", "no-such-fault"], "défaut inconnu no-such-fault"),
+        (["--target", "http://127.0.0.1:9", "--fault", "latin1-body"], "--fault ne s'applique qu'au DUI de référence"),
+        (["--theme", "NOPE"], "aucun scénario ne correspond"),
+        (["--requirement", "DUI-HTTP-99"], "exigence inconnue du catalogue"),
+    ],
+    ids=["unknown-fault", "fault-with-target", "unknown-theme", "unknown-requirement"],
+)
+def test_bad_usage_exits_4_with_a_message(cli, tmp_path, args, message):
+    result = cli.invoke(main, ["run", "--report-dir", str(tmp_path), *args])
+    assert result.exit_code == 4
+    assert message in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[timeouts]\nreed = 3\n", "clé inconnue « timeouts.reed »"),
+        ("[timeouts]\nread = \"long\"\n", "timeouts.read"),
+        ("[target]\nurl = \"ftp://dui\"\n", "target.url : URL http:// ou https:// attendue"),
+        ("[tls]\nca_bundle = \"absent.pem\"\n", "tls.ca_bundle : fichier introuvable"),
+        ("[auth]\nbearer_token_env = \"DUI_CONFORMANCE_NO_SUCH_VAR\"\n", "variable d'environnement"),
+        ("[manual]\noperations = [\"create-patient\"]\n", "opération(s) inconnue(s) : create-patient"),
+        ("[timeouts\n", "TOML invalide"),
+    ],
+    ids=["unknown-key", "wrong-type", "bad-url", "missing-file", "missing-env", "unknown-operation", "syntax"],
+)
+def test_bad_config_names_the_key(cli, tmp_path, toml, message):
+    config = tmp_path / "vendor.toml"
+    config.write_text(toml, encoding="utf-8")
+    result = cli.invoke(main, ["run", "--config", str(config), "--report-dir", str(tmp_path / "r")])
+    assert result.exit_code == 4, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_faults_lists_each_fault_with_its_requirements(cli):
+    result = cli.invoke(main, ["faults", "--json"])
+    faults = json.loads(result.output)
+    assert {f["name"] for f in faults} >= {"errors-as-html", "latin1-body"}
+    assert all(f["description"] and f["requirements"] for f in faults)
+
+
+def test_requirements_coverage(cli, write):
+    result = cli.invoke(main, ["requirements", "--coverage"])
+    assert result.exit_code == 0, result.stderr
+    assert "DUI-HTTP-01" in result.output
+    data = json.loads(cli.invoke(main, ["requirements", "--json"]).output)
+    assert data["uncovered"] == [] and all(r["scenarios"] for r in data["requirements"])
+    suite = write("suite/requirements.yaml", """\
+version: "extra-1"
+requirements:
+  - {id: DUI-ZZZ-01, theme: ZZZ, title: Orpheline, text: Le DUI DOIT., level: EXIGENCE, criticality: Mineure,
+     source: test}
+""").parent
+    write("suite/s.yaml", "id: SCN-ZZZ-02\ntitle: t\nrequirements: [DUI-HTTP-01]\nsteps:\n  - id: a\n"
+          "    fhir: {capabilities: true}\n")
+    result = cli.invoke(main, ["requirements", "--coverage", "--suite", str(suite)])
+    assert result.exit_code == 4
+    assert "DUI-ZZZ-01 : aucun scénario ne prouve cette exigence" in result.stderr
