@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import importlib
 import importlib.metadata
+import pkgutil
 import secrets
 import signal
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +33,6 @@ from conformance.simulators import SIMULATORS
 from conformance.transport.client import TargetSettings, VendorClient
 from conformance.transport.loopback import LoopbackServer
 
-BUILTIN_CHECK_MODULES = ("conformance.checks.http",)
 PLUGIN_GROUP = "dui_conformance"
 IN_PROCESS_URL = "http://reference.dui-conformance.invalid"
 _plugins_loaded = False
@@ -43,8 +43,10 @@ def load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:
         return
-    for module in BUILTIN_CHECK_MODULES:
-        importlib.import_module(module)
+    import conformance.checks
+
+    for module in pkgutil.iter_modules(conformance.checks.__path__, "conformance.checks."):
+        importlib.import_module(module.name)
     for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
         entry.load()
     _plugins_loaded = True

@@ -22,8 +22,28 @@ class Usager:
     used_name: str | None = None
     used_given_name: str | None = None
     local_id: str = ""
+    #: (matricule, OID) returned by INSi; held from RECUP on, transmitted only when QUAL
+    ins: tuple[str, str] | None = None
+    #: the traits were retrieved from INSi (RNIV criterion I)
+    insi_retrieved: bool = False
+    #: a high-trust identity document was checked (RNIV criterion C)
+    document_checked: bool = False
+    #: RNIV attributes: DOUT (douteuse), FICT (fictive), HOMA (homonyme avéré)
+    attributes: set[str] = field(default_factory=set)
     version: int = 1
     last_updated: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+    @property
+    def status(self) -> str:
+        """RNIV identity status from its two criteria: PROV, RECUP, VALI or QUAL."""
+        return {(False, False): "PROV", (True, False): "RECUP", (False, True): "VALI",
+                (True, True): "QUAL"}[self.insi_retrieved, self.document_checked]
+
+    @property
+    def qualified(self) -> bool:
+        """Only a qualified identity may carry its INS in exchanges (RNIV)."""
+        return self.status == "QUAL" and self.ins is not None
 
 
 class Store:

@@ -80,14 +80,16 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def builtin_catalogue_path() -> Path:
-    """The catalogue shipped with the project."""
-    return data_path("scenarios", CATALOGUE_FILE)
+def builtin_catalogue_files() -> list[Path]:
+    """The catalogue shipped with the project: one file per theme folder."""
+    return sorted(data_path("scenarios").rglob(CATALOGUE_FILE))
 
 
 def load_catalogue(paths: Iterable[Path] = ()) -> Catalogue:
     """Load the built-in catalogue plus ``paths``; raise SourceErrors listing every problem."""
-    files = [builtin_catalogue_path(), *(p for p in paths if p.resolve() != builtin_catalogue_path().resolve())]
+    builtin = builtin_catalogue_files()
+    known = {p.resolve() for p in builtin}
+    files = [*builtin, *(p for p in paths if p.resolve() not in known)]
     catalogue = Catalogue()
     errors: list[SourceError] = []
     for path in files:
@@ -99,7 +101,8 @@ def load_catalogue(paths: Iterable[Path] = ()) -> Catalogue:
         if problems:
             errors += problems
             continue
-        catalogue.versions.append(doc.data["version"])
+        if doc.data["version"] not in catalogue.versions:
+            catalogue.versions.append(doc.data["version"])
         sections = doc.data.get("themes", {})
         for index, raw in enumerate(doc.data["requirements"]):
             if raw["id"] in catalogue:

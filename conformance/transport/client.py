@@ -6,6 +6,7 @@ import asyncio
 import json
 import ssl
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,11 @@ import httpx
 from conformance.core.exchange import Exchange, Request, Response
 
 USER_AGENT = "dui-conformance"
+#: the only codings the harness inflates itself (bounded); advertised explicitly so that installing brotli or
+#: zstandard never makes it ask for a coding it would not decode
+ACCEPT_ENCODING = "gzip, deflate"
+#: most bytes one inflate call may produce: what a compression bomb can cost beyond ``max_body_bytes``
+_INFLATE_STEP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,12 @@ class VendorClient:
         if app is not None:
             # An exception inside the in-process app must come back as the 500 a real server would send.
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) else _ssl_context(settings)
-        if isinstance(settings.verify, bool) and settings.client_cert:
-            verify = _ssl_context(settings)
+        # Always our own context: the same trust store (the system's, or ``verify`` as a CA bundle) with or
+        # without a client certificate.
         self._client = httpx.AsyncClient(
-            base_url=settings.base_url, transport=transport, timeout=timeout, verify=verify,
-            follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT, **settings.headers},
+            base_url=settings.base_url, transport=transport, timeout=timeout, verify=_ssl_context(settings),
+            follow_redirects=False, trust_env=False,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **settings.headers},
         )
         self._origin = _origin(settings.base_url)
 
@@ -83,7 +89,12 @@ class VendorClient:
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
-        request = self._client.build_request(method, url, headers=headers, params=params, content=content)
+        try:
+            # A URL built from what the target returned (a captured id) may be invalid: refused, not raised.
+            request = self._client.build_request(method, url, headers=headers, params=params, content=content)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            recorded = Request(method, url, list(headers.items()), content or b"")
+            return Exchange(recorded, None, 0.0, error=f"URL ou en-tête de requête invalide ({exc}) : {url!r}")
         recorded = Request(method, str(request.url), list(request.headers.items()), content or b"")
         started = time.perf_counter()
         if _origin(str(request.url)) != self._origin:
@@ -96,19 +107,29 @@ class VendorClient:
             return Exchange(recorded, None, _ms(started), error=error)
         except httpx.HTTPError as exc:
             return Exchange(recorded, None, _ms(started), error=_describe(exc))
-        except (OSError, ssl.SSLError) as exc:
-            return Exchange(recorded, None, _ms(started), error=f"erreur réseau : {exc}")
+        except zlib.error as exc:
+            error = f"corps compressé illisible (Content-Encoding déclaré par la cible) : {exc}"
+            return Exchange(recorded, None, _ms(started), error=error)
+        except ssl.SSLError as exc:
+            return Exchange(recorded, None, _ms(started), error=f"échec TLS avec la cible : {exc}")
+        except Exception as exc:  # whatever the target does, the run goes on with a recorded error
+            return Exchange(recorded, None, _ms(started), error=f"erreur réseau : {type(exc).__name__}: {exc}")
         return Exchange(recorded, response, _ms(started))
 
     async def _exchange(self, request: httpx.Request) -> Response:
         response = await self._client.send(request, stream=True)
         try:
+            cap = self.settings.max_body_bytes
+            # Raw bytes, inflated here in bounded steps: httpx inflates a whole network chunk at once, so a
+            # 64 KiB gzip chunk costs 64 MiB, and stacked codings ("gzip, gzip") exhaust memory.
+            decoder = _Decoder(response.headers.get_list("content-encoding", split_commas=True))
             body = bytearray()
             truncated = False
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.settings.max_body_bytes:
-                    del body[self.settings.max_body_bytes:]
+            async for chunk in response.aiter_raw():
+                # One byte past the cap tells a truncated body from one exactly at the cap.
+                body += decoder.decode(chunk, cap + 1 - len(body))
+                if len(body) > cap:
+                    del body[cap:]
                     truncated = True
                     break
             return Response(response.status_code, list(response.headers.items()), bytes(body), truncated)
@@ -116,7 +137,70 @@ class VendorClient:
             await response.aclose()
 
 
+class _Inflater:
+    """One gzip or deflate layer that inflates at most ``_INFLATE_STEP`` bytes per step."""
+
+    def __init__(self, coding: str) -> None:
+        # "deflate" is meant to be zlib-wrapped, but servers also send raw deflate: decided on the first bytes.
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16) if coding in ("gzip", "x-gzip") else None
+        self._pending = b""
+        self._more = False  # the last step filled its output: more may come without new input
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+
+    @property
+    def ready(self) -> bool:
+        if self._zlib is None:
+            return len(self._pending) >= 2
+        return not self._zlib.eof and (bool(self._pending) or self._more)
+
+    def step(self) -> bytes:
+        if self._zlib is None:
+            cmf, flg = self._pending[0], self._pending[1]
+            wrapped = cmf & 0x0F == 8 and (cmf << 8 | flg) % 31 == 0
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        before = len(self._pending)
+        out = self._zlib.decompress(self._pending, _INFLATE_STEP)
+        # Bytes after the end of the stream are ignored, as httpx does.
+        self._pending = b"" if self._zlib.eof else self._zlib.unconsumed_tail
+        self._more = len(out) == _INFLATE_STEP
+        if not out and len(self._pending) == before:
+            self._pending = b""  # no progress: never spin
+        return out
+
+
+class _Decoder:
+    """Undoes the response's Content-Encoding, producing no more than asked for per call."""
+
+    def __init__(self, codings: list[str]) -> None:
+        names = [c.strip().lower() for c in codings if c.strip().lower() not in ("", "identity")]
+        # A coding the harness does not know leaves the body as received (the checks see what was sent).
+        known = all(n in ("gzip", "x-gzip", "deflate") for n in names)
+        self._layers = [_Inflater(n) for n in reversed(names)] if known else []
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        """The decoded bytes of ``data``, at most about ``limit`` (plus one step) of them."""
+        if not self._layers:
+            return data
+        self._layers[0].feed(data)
+        last = len(self._layers) - 1
+        out = bytearray()
+        while len(out) < limit:
+            # Drain the innermost layer first, so each layer holds at most one step of its input.
+            index = next((i for i in range(last, -1, -1) if self._layers[i].ready), None)
+            if index is None:
+                break
+            chunk = self._layers[index].step()
+            if index == last:
+                out += chunk
+            else:
+                self._layers[index + 1].feed(chunk)
+        return bytes(out)
+
+
 def _ssl_context(settings: TargetSettings) -> ssl.SSLContext:
+    """The TLS context for the target: system trust store unless ``verify`` names a CA bundle."""
     cafile = settings.verify if isinstance(settings.verify, str) else None
     context = ssl.create_default_context(cafile=cafile)
     if settings.verify is False:
@@ -139,15 +223,30 @@ def _ms(started: float) -> float:
 
 def _describe(exc: httpx.HTTPError) -> str:
     """A French sentence for a transport failure."""
-    cause = exc.__cause__ or exc.__context__
     if isinstance(exc, httpx.ConnectTimeout):
         return f"délai de connexion dépassé ({exc.request.url.host})"
     if isinstance(exc, httpx.TimeoutException):
         return f"délai de réponse dépassé ({exc.request.url})"
-    if isinstance(exc, httpx.ConnectError) and (isinstance(cause, ssl.SSLError) or "SSL" in str(exc)):
+    if _tls_failure(exc):
         return f"échec de la négociation TLS : {exc}"
     if isinstance(exc, httpx.ConnectError):
         return f"connexion impossible à la cible ({exc}) : le DUI est-il démarré et l'URL exacte ?"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"réponse HTTP invalide ou connexion coupée : {exc}"
+    if isinstance(exc, httpx.NetworkError):
+        # A reset mid-exchange often comes with an empty message.
+        detail = str(exc) or type(exc.__cause__ or exc).__name__
+        return f"connexion interrompue par la cible pendant l'échange ({detail})"
     return f"erreur de transport : {type(exc).__name__}: {exc}"
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether an SSL error is behind ``exc`` (a handshake failure, or a TLS alert on a later read)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError) or "SSL" in str(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -1,0 +1,57 @@
+"""What every part of the reference DUI shares: its active faults, its records and its response helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi.responses import HTMLResponse, Response
+
+from conformance.reference import faults as f
+from conformance.reference.faults import FAULTS
+from conformance.reference.fhir import operation_outcome
+from conformance.reference.store import Store
+
+FHIR_JSON = "application/fhir+json"
+
+
+class Reference:
+    """The reference DUI's state and behaviour switches; theme modules add routes around it."""
+
+    def __init__(self, faults: Iterable[str]) -> None:
+        self.faults = frozenset(faults)
+        unknown = self.faults - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        self.store = Store()
+        #: driver operations the app implements, listed by GET /capabilities
+        self.operations: list[str] = []
+
+    def has(self, name: str) -> bool:
+        """True when the fault ``name`` is active."""
+        return name in self.faults
+
+    def fhir(self, resource: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None,
+             charset: str = "utf-8") -> Response:
+        """A FHIR JSON response."""
+        media = "application/json" if self.has(f.FHIR_PLAIN_JSON) else FHIR_JSON
+        body = json.dumps(resource, ensure_ascii=False).encode(charset)
+        return Response(body, status, headers=headers, media_type=f"{media}; charset={charset}")
+
+    def error(self, status: int, code: str, diagnostics: str) -> Response:
+        """An error as an OperationOutcome (or, under a fault, as an HTML page)."""
+        if self.has(f.ERRORS_AS_HTML):
+            return HTMLResponse(f"<html><body><h1>Erreur {status}</h1><p>{diagnostics}</p></body></html>", status)
+        return self.fhir(operation_outcome(code, diagnostics), status)
+
+
+async def json_body(request: Any, ref: Reference) -> Any | Response:
+    """The request's JSON body, or the error response to send (415 not JSON, 400 malformed)."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip()
+    if media not in {"application/json", FHIR_JSON}:
+        return ref.error(415, "not-supported", "corps JSON attendu")
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return ref.error(400, "invalid", "corps JSON mal formé")
