@@ -25,6 +25,7 @@ from conformance.engine.driver import driver_operations
 from conformance.engine.events import Event, RunFinished
 from conformance.engine.evidence import EvidenceStore
 from conformance.engine.runner import Runner
+from conformance.generation import STRATEGIES
 from conformance.requirements.catalogue import Catalogue, load_catalogue
 from conformance.scenarios.loader import Vocabulary, builtin_scenario_dir, catalogue_files, load_scenarios
 from conformance.scenarios.model import Scenario
@@ -44,9 +45,11 @@ def load_plugins() -> None:
     if _plugins_loaded:
         return
     import conformance.checks
+    import conformance.simulators
 
-    for module in pkgutil.iter_modules(conformance.checks.__path__, "conformance.checks."):
-        importlib.import_module(module.name)
+    for package in (conformance.checks, conformance.simulators):
+        for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            importlib.import_module(module.name)
     for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
         entry.load()
     _plugins_loaded = True
@@ -99,6 +102,7 @@ def load_suite(paths: Sequence[Path] = ()) -> Suite:
     fixtures = load_fixtures()
     vocabulary = Vocabulary(
         checks=signatures(), operations=frozenset(driver_operations()), simulators=frozenset(SIMULATORS),
+        strategies=frozenset(STRATEGIES),
         personas=frozenset(fixtures.get("personas", {})), fixtures=fixtures,
         requirements=frozenset(r.id for r in catalogue),
     )
@@ -168,13 +172,13 @@ class Session:
 
         stack = self._stack = AsyncExitStack()
         try:
-            client, target = await self._open_target(stack)
             simulators = {}
             for name, cls in SIMULATORS.items():
                 sim = cls()
                 await sim.start()
                 stack.push_async_callback(sim.stop)
                 simulators[name] = sim
+            client, target = await self._open_target(stack, {n: s.endpoints() for n, s in simulators.items()})
         except BaseException:
             await stack.aclose()
             raise
@@ -195,7 +199,9 @@ class Session:
             await self._stack.aclose()
             self._stack = None
 
-    async def _open_target(self, stack: AsyncExitStack) -> tuple[VendorClient, dict[str, Any]]:
+    async def _open_target(
+        self, stack: AsyncExitStack, services: dict[str, dict[str, str]]
+    ) -> tuple[VendorClient, dict[str, Any]]:
         opts = self.options
         if opts.target:
             settings = opts.settings or TargetSettings(base_url=opts.target)
@@ -204,7 +210,8 @@ class Session:
         else:
             from conformance.reference import create_app
 
-            app = create_app(opts.faults)
+            # The reference DUI is configured with the simulators' URLs, as a vendor configures its test instance.
+            app = create_app(opts.faults, services)
             base = opts.settings or TargetSettings(base_url=IN_PROCESS_URL)
             if opts.serve:
                 server = stack.enter_context(LoopbackServer(app))

@@ -12,9 +12,10 @@ ALLOWED = {
     "scenarios": {"core", "requirements"},
     "validation": {"core"},
     "transport": {"core"},
+    "generation": {"core", "validation"},
     "checks": {"core", "validation", "scenarios"},
     "simulators": {"core", "validation", "transport"},
-    "engine": {"core", "requirements", "scenarios", "validation", "transport", "checks", "simulators"},
+    "engine": {"core", "requirements", "scenarios", "validation", "transport", "checks", "simulators", "generation"},
     "reporting": {"core", "engine.events"},
     "reference": {"core"},
 }

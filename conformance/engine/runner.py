@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
 
 from conformance import __version__
 from conformance.checks import CHECKS, CheckContext
@@ -25,12 +29,16 @@ from conformance.engine.events import (
     ScenarioStarted,
     StepFinished,
 )
-from conformance.scenarios.model import Capture, Scenario, Step
+from conformance.generation import STRATEGIES
+from conformance.scenarios.model import REQUEST_KINDS, Capture, Scenario, Step
 from conformance.scenarios.templating import TemplateError, render
 from conformance.validation.jsonpath import InvalidJsonPath, find
 from conformance.validation.xml import UnsafeXml, parse_xml
 
 FHIR_ACCEPT = {"Accept": "application/fhir+json"}
+DEFAULT_EXAMPLES = 25
+#: a generate step makes at most this many times its example count in requests, shrinking included
+SHRINK_BUDGET = 4
 DEFAULT_WAIT = 30.0
 DEFAULT_MANUAL_WAIT = 600.0
 INTERRUPTED = "exécution interrompue avant cette étape"
@@ -102,7 +110,11 @@ class Runner:
         """Run one scenario's steps in order; a step that breaks the chain skips the rest."""
         started = time.perf_counter()
         self.emit(ScenarioStarted(scenario_id=scenario.id))
-        variables: dict[str, Any] = {"run": {"id": self.ctx.run_id, "seed": self.ctx.seed}, **self.ctx.fixtures}
+        variables: dict[str, Any] = {
+            "run": {"id": self.ctx.run_id, "seed": self.ctx.seed},
+            "simulators": {name: sim.endpoints() for name, sim in self.ctx.simulators.items()},
+            **self.ctx.fixtures,
+        }
         variables.update(render(scenario.vars, variables))
         marks = {name: len(sim.inbox.items) for name, sim in self.ctx.simulators.items()}
         statuses = []
@@ -135,7 +147,8 @@ class Runner:
         started = time.perf_counter()
         result = StepResult(step_id=step.id, title=step.title, kind=step.kind, status=CheckStatus.PASSED)
         try:
-            action = render(step.action, variables)
+            # A generate step renders its request once per example, with the example bound.
+            action = step.action if step.kind == "generate" else render(step.action, variables)
         except TemplateError as exc:
             return _broken(step, scenario, f"référence non résolue : {exc}", started)
         check_ctx = CheckContext(scenario_id=scenario.id, step_id=step.id, variables=variables)
@@ -165,36 +178,68 @@ class Runner:
         marks: Mapping[str, int], result: StepResult,
     ) -> StepResult | None:
         """Perform the step's action; a StepResult when the step ends here (error, skip), else None."""
-        client = self.ctx.client
         if step.kind == "manual" or (step.kind == "driver" and action["operation"] in self.ctx.manual_operations):
             return await self._manual(scenario, step, action, result)
         if step.kind == "await":
             return await self._await(scenario, step, action, check_ctx, marks, result)
-        if step.kind == "driver":
+        if step.kind == "generate":
+            return await self._generate(scenario, step, action, check_ctx.variables, result)
+        exchange = await self._send(step.kind, action)
+        result.evidence.append(self.ctx.evidence.exchange(scenario.id, step.id, exchange))
+        check_ctx.exchange = exchange
+        if exchange.error is not None:
+            return self._transport_failed(scenario, step, exchange, result)
+        return None
+
+    async def _send(self, kind: str, action: dict[str, Any]) -> Exchange:
+        """Send the one request of a driver, FHIR or raw HTTP action."""
+        client = self.ctx.client
+        if kind == "driver":
             op = driver_operations()[action["operation"]]
-            exchange = await client.send(op.method, client.url("driver", op.path),
-                                         json_body=action.get("body") if op.method != "GET" else None)
-        elif step.kind == "fhir":
+            return await client.send(op.method, client.url("driver", op.path),
+                                     json_body=action.get("body") if op.method != "GET" else None)
+        if kind == "fhir":
             if "capabilities" in action:
                 url = client.url("fhir", "metadata")
             elif "read" in action:
                 url = client.url("fhir", f"{action['read']}/{action['id']}")
             else:
                 url = client.url("fhir", action["search"])
-            exchange = await client.send("GET", url, headers={**FHIR_ACCEPT, **action.get("headers", {})},
-                                         params=action.get("params"))
-        else:
-            body = action.get("body")
-            exchange = await client.send(
-                action["method"], client.url(action.get("base", "root"), action["path"]),
-                headers=action.get("headers"), params=action.get("params"), json_body=action.get("json"),
-                content=body.encode("utf-8") if isinstance(body, str) else None,
-            )
-        result.evidence.append(self.ctx.evidence.exchange(scenario.id, step.id, exchange))
-        check_ctx.exchange = exchange
-        if exchange.error is not None:
-            return self._transport_failed(scenario, step, exchange, result)
-        return None
+            return await client.send("GET", url, headers={**FHIR_ACCEPT, **action.get("headers", {})},
+                                     params=action.get("params"))
+        body = action.get("body")
+        return await client.send(
+            action["method"], client.url(action.get("base", "root"), action["path"]),
+            headers=action.get("headers"), params=action.get("params"), json_body=action.get("json"),
+            content=body.encode("utf-8") if isinstance(body, str) else None,
+        )
+
+    async def _generate(
+        self, scenario: Scenario, step: Step, action: dict[str, Any], variables: Mapping[str, Any],
+        result: StepResult,
+    ) -> StepResult:
+        """Play the request for examples drawn by a hypothesis strategy; report the smallest failing one."""
+        trial = PropertyTrial(self, scenario, step, action, variables)
+        outcome = await trial.run(asyncio.get_running_loop())
+        example, exchange, checks = outcome
+        if exchange is not None:
+            result.evidence.append(self.ctx.evidence.exchange(scenario.id, step.id, exchange))
+        result.evidence.append(self.ctx.evidence.record(
+            scenario.id, step.id, "generation", f"{trial.calls} exemple(s) générés, graine {self.ctx.seed}",
+            {"strategy": action["strategy"], "seed": self.ctx.seed, "calls": trial.calls, "example": example,
+             "failed": trial.failed}, ".json"))
+        if trial.error is not None:
+            return _broken(step, scenario, trial.error, time.perf_counter())
+        if trial.failed:
+            shown = json.dumps(example, ensure_ascii=False)
+            for check_result in checks:
+                check_result.findings = [f.model_copy(update={"message": f"{f.message} — exemple généré en échec "
+                                                                         f"(graine {self.ctx.seed}) : {shown}"})
+                                         for f in check_result.findings]
+        result.checks = checks
+        result.message = f"{trial.calls} exemple(s) générés (stratégie {action['strategy']}, graine {self.ctx.seed})"
+        result.status = step_status(checks)
+        return result
 
     def _transport_failed(self, scenario: Scenario, step: Step, exchange: Exchange, result: StepResult) -> StepResult:
         message = f"échec d'échange avec la cible : {exchange.error}"
@@ -334,3 +379,67 @@ def _broken(step: Step, scenario: Scenario, reason: str, started: float) -> Step
                             message=reason)],
     )
 
+
+
+class PropertyTrial:
+    """One ``generate`` step: hypothesis draws examples in a worker thread; requests go back to the event loop."""
+
+    def __init__(self, runner: Runner, scenario: Scenario, step: Step, action: dict[str, Any],
+                 variables: Mapping[str, Any]) -> None:
+        self.runner, self.scenario, self.step, self.action, self.variables = runner, scenario, step, action, variables
+        self.kind = next(k for k in REQUEST_KINDS if k in action)
+        self.examples = int(action.get("examples", DEFAULT_EXAMPLES))
+        self.calls = 0
+        self.failed = False
+        self.error: str | None = None
+        self._first: tuple[Any, Exchange | None, list[CheckResult]] | None = None
+        self._failing: tuple[Any, Exchange | None, list[CheckResult]] | None = None
+
+    async def run(self, loop: asyncio.AbstractEventLoop) -> tuple[Any, Exchange | None, list[CheckResult]]:
+        """Run the property; the smallest failing example, or the first one when all passed."""
+        strategy = STRATEGIES[self.action["strategy"]]()
+
+        def attempt(example: Any) -> None:
+            self.calls += 1
+            if self.error is None and not self._check_example(example, loop):
+                raise _Falsified
+
+        test = settings(max_examples=self.examples, database=None, deadline=None, verbosity=Verbosity.quiet,
+                        suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink))(
+            hypothesis_seed(self.runner.ctx.seed)(given(strategy)(attempt)))
+        try:
+            await asyncio.to_thread(test)
+        except _Falsified:
+            pass
+        except Exception as exc:
+            if self._failing is None:
+                self.error = f"génération impossible : {type(exc).__name__}: {exc}"
+        self.failed = self._failing is not None
+        outcome = self._failing or self._first
+        if outcome is None:
+            return None, None, []
+        return outcome
+
+    def _check_example(self, example: Any, loop: asyncio.AbstractEventLoop) -> bool:
+        """Play one example (from hypothesis's thread); False when it falsifies the property."""
+        if self.calls > self.examples * SHRINK_BUDGET:
+            # Budget spent: stop shrinking; the report keeps the last real failure.
+            return self._failing is None
+        local = {**self.variables, self.action["as"]: example}
+        request = render(self.action[self.kind], local)
+        exchange = asyncio.run_coroutine_threadsafe(self.runner._send(self.kind, request), loop).result()
+        if exchange.error is not None:
+            self.error = f"échec d'échange avec la cible : {exchange.error}"
+            return True
+        ctx = CheckContext(scenario_id=self.scenario.id, step_id=self.step.id, exchange=exchange, variables=local)
+        checks = [self.runner._check(c.name, c.args, c.requirements, ctx, local) for c in self.step.checks]
+        if any(c.status in (CheckStatus.FAILED, CheckStatus.ERROR) for c in checks):
+            self._failing = (example, exchange, checks)
+            return False
+        if self._first is None:
+            self._first = (example, exchange, checks)
+        return True
+
+
+class _Falsified(Exception):
+    """A generated example failed a check."""

@@ -5,7 +5,7 @@ Each theme adds its routes and faults in its own module, listed in ``THEMES``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 
 from fastapi import FastAPI, Request
@@ -13,16 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conformance.reference import base_api
+from conformance.reference import base_api, ins
 from conformance.reference.base import Reference
 
 #: modules with ``register(app, ref)``, in route order
-THEMES: tuple[ModuleType, ...] = (base_api,)
+THEMES: tuple[ModuleType, ...] = (base_api, ins,)
 
 
-def create_app(faults: Iterable[str] = ()) -> FastAPI:
-    """A fresh reference DUI with the given faults active."""
-    ref = Reference(faults)
+def create_app(faults: Iterable[str] = (), services: Mapping[str, Mapping[str, str]] | None = None) -> FastAPI:
+    """A fresh reference DUI with the given faults active, calling the national services at ``services``."""
+    ref = Reference(faults, services or {})
     app = FastAPI(title="DUI de référence dui-conformance", version=base_api.DRIVER_VERSION, docs_url=None,
                   redoc_url=None, openapi_url=None)
     app.state.reference = ref

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 
 from conformance.reference import faults as f
 from conformance.reference.faults import FAULTS
-from conformance.reference.fhir import operation_outcome
-from conformance.reference.store import Store
+from conformance.reference.fhir import OBSOLETE_RELIABILITY_SYSTEM, operation_outcome, patient
+from conformance.reference.store import Store, Usager
 
 FHIR_JSON = "application/fhir+json"
 
@@ -19,8 +19,10 @@ FHIR_JSON = "application/fhir+json"
 class Reference:
     """The reference DUI's state and behaviour switches; theme modules add routes around it."""
 
-    def __init__(self, faults: Iterable[str]) -> None:
+    def __init__(self, faults: Iterable[str], services: Mapping[str, Mapping[str, str]]) -> None:
         self.faults = frozenset(faults)
+        #: where the national services are (INSi, TDDUI receiver…), by service then role
+        self.services = services
         unknown = self.faults - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
@@ -38,6 +40,18 @@ class Reference:
         media = "application/json" if self.has(f.FHIR_PLAIN_JSON) else FHIR_JSON
         body = json.dumps(resource, ensure_ascii=False).encode(charset)
         return Response(body, status, headers=headers, media_type=f"{media}; charset={charset}")
+
+    def patient(self, usager: Usager, *, with_meta: bool = True) -> dict[str, Any]:
+        """The usager as an FR Core Patient, rendered as the active faults make it."""
+        return patient(
+            usager, with_meta=with_meta,
+            ins_oid="1.2.250.1.213.1.4.8" if self.has(f.TEST_INS_UNDER_PRODUCTION_OID) else None,
+            ins_typed=not self.has(f.INS_SLICE_WITHOUT_TYPE),
+            status="PROV" if self.has(f.RECUP_STATUS_NOT_SHOWN) and usager.status == "RECUP" else None,
+            status_system=OBSOLETE_RELIABILITY_SYSTEM if self.has(f.IDENTITY_STATUS_OBSOLETE_CODESYSTEM) else None,
+            show_ins=True if self.has(f.INS_EXPOSED_WHILE_RECUP) else None,
+            with_birth_place=not (self.has(f.BIRTH_PLACE_DROPPED_WITH_INS) and usager.qualified),
+        )
 
     def error(self, status: int, code: str, diagnostics: str) -> Response:
         """An error as an OperationOutcome (or, under a fault, as an HTML page)."""

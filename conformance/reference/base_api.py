@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from conformance.reference import faults as f
+from conformance.reference import identity
 from conformance.reference.base import Reference, json_body
-from conformance.reference.fhir import capability_statement, patient
+from conformance.reference.fhir import capability_statement
 from conformance.reference.store import Usager
 
 DRIVER_VERSION = "1.0.0"
@@ -55,14 +56,27 @@ def _create_usager(ref: Reference, body: Any) -> Response:
     date.fromisoformat(traits["birth_date"])  # under the fault, an unchecked date raises here: a 500
     if traits["sex"] not in {"F", "M", "I"}:
         return ref.error(400, "value", f"sexe invalide : {traits['sex']!r} (F, M ou I)")
+    problem = identity.traits_error(ref, traits)
+    ins = body.get("ins")
+    if problem is None and ins is not None:
+        problem = identity.matricule_error(ref, (ins or {}).get("matricule"), (ins or {}).get("oid"))
+    attributes = set(body.get("attributes") or ())
+    if problem is None and not attributes <= identity.ATTRIBUTES:
+        problem = f"attributs inconnus : {sorted(attributes - identity.ATTRIBUTES)}"
+    if problem:
+        return ref.error(400, "value", problem)
     usager_id = ref.store.next_id()
     usager = ref.store.add(Usager(
-        id=usager_id, birth_name=traits["birth_name"], first_given_name=traits["first_given_name"],
-        given_names=traits["given_names"], birth_date=traits["birth_date"], sex=traits["sex"],
+        id=usager_id, birth_name=identity.stored(ref, traits["birth_name"]),
+        first_given_name=identity.stored(ref, traits["first_given_name"]),
+        given_names=identity.stored(ref, traits["given_names"]), birth_date=traits["birth_date"], sex=traits["sex"],
         birth_place_cog=traits.get("birth_place_cog"), used_name=traits.get("used_name"),
         used_given_name=traits.get("used_given_name"), local_id=str(body.get("local_id") or usager_id),
+        # A typed matricule is kept but does not make the identity RECUP: only an INSi answer does (RNIV).
+        ins=(ins["matricule"], ins["oid"]) if ins else None, attributes=attributes,
+        document_checked=ref.has(f.NEW_IDENTITY_VALIDATED),
     ))
-    resource = patient(usager)
+    resource = ref.patient(usager)
     if ref.has(f.CREATE_WITHOUT_LOCATION):
         return ref.fhir(resource, 200)
     return ref.fhir(resource, 201, headers={"Location": f"/fhir/Patient/{usager.id}"})
@@ -75,7 +89,7 @@ def _read_patient(ref: Reference, usager_id: str) -> Response:
     without_meta = ref.has(f.PATIENT_META_MISSING)
     headers = {} if without_meta else {"ETag": f'W/"{usager.version}"'}
     charset = "iso-8859-1" if ref.has(f.LATIN1_BODY) else "utf-8"
-    return ref.fhir(patient(usager, with_meta=not without_meta), headers=headers, charset=charset)
+    return ref.fhir(ref.patient(usager, with_meta=not without_meta), headers=headers, charset=charset)
 
 
 def _valid_date(value: str) -> bool:

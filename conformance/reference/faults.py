@@ -65,3 +65,110 @@ PATIENT_META_MISSING = fault(
     "Les ressources Patient ne portent ni meta.versionId, ni meta.lastUpdated, ni ETag.",
     "DUI-HTTP-08",
 )
+
+# INS theme (shared/reference/ins-cda-fhir.md §1).
+INS_KEY_NOT_CHECKED = fault(
+    "ins-key-not-checked",
+    "Un matricule INS saisi avec une clé de contrôle fausse est accepté.",
+    "DUI-INS-01",
+)
+IMPORT_KEY_NOT_CHECKED = fault(
+    "import-key-not-checked",
+    "À l'import d'un dossier, un matricule INS dont la clé est fausse est accepté.",
+    "DUI-INS-02",
+)
+CORSICA_MATRICULE_REJECTED = fault(
+    "corsica-matricule-rejected",
+    "Un matricule né en Corse (département 2A ou 2B) est refusé : la clé est calculée sans remplacer 2A par 19 "
+    "et 2B par 18.",
+    "DUI-INS-03",
+)
+TEST_INS_UNDER_PRODUCTION_OID = fault(
+    "test-ins-under-production-oid",
+    "Tout INS est transmis sous l'OID de production INS-NIR (1.2.250.1.213.1.4.8), même un INS de test "
+    "renvoyé par INSi sous l'OID 1.2.250.1.213.1.4.10.",
+    "DUI-INS-04",
+)
+NEW_IDENTITY_VALIDATED = fault(
+    "new-identity-validated",
+    "Une identité saisie à l'admission est créée directement au statut « identité validée ».",
+    "DUI-INS-05",
+)
+RECUP_STATUS_NOT_SHOWN = fault(
+    "recup-status-not-shown",
+    "Après une réponse INSi, l'identité est toujours présentée « provisoire » : le statut RECUP manque "
+    "(table de statuts antérieure à l'INS).",
+    "DUI-INS-06",
+)
+LOW_TRUST_DOCUMENT_VALIDATES = fault(
+    "low-trust-document-validates",
+    "Le contrôle d'un justificatif à faible niveau de confiance (acte de naissance) valide l'identité.",
+    "DUI-INS-07",
+)
+DOCUMENT_CHECK_QUALIFIES = fault(
+    "document-check-qualifies-without-insi",
+    "Le contrôle d'une pièce d'identité suffit à qualifier l'identité, sans interrogation d'INSi.",
+    "DUI-INS-08",
+)
+INS_EXPOSED_WHILE_RECUP = fault(
+    "ins-exposed-while-recup",
+    "Le matricule INS est exposé dans la ressource Patient dès la réponse INSi, avant la qualification.",
+    "DUI-INS-09",
+)
+DOUBTFUL_KEPT_AFTER_QUALIFICATION = fault(
+    "doubtful-attribute-kept-after-qualification",
+    "L'attribut « identité douteuse » reste posé après la qualification de l'identité.",
+    "DUI-INS-10",
+)
+HOMONYM_ATTRIBUTE_DROPPED = fault(
+    "homonym-attribute-dropped",
+    "L'attribut « homonyme avéré » est effacé quand l'identité est qualifiée.",
+    "DUI-INS-11",
+)
+INSI_TRAITS_NOT_STORED = fault(
+    "insi-traits-not-stored",
+    "Les traits renvoyés par INSi ne remplacent pas ceux saisis : la liste des prénoms reste incomplète.",
+    "DUI-INS-12",
+)
+TRAITS_EDITABLE_AFTER_INSI = fault(
+    "traits-editable-after-insi",
+    "Les traits stricts restent modifiables après la récupération de l'identité par INSi.",
+    "DUI-INS-13",
+)
+BIRTH_PLACE_DROPPED_WITH_INS = fault(
+    "birth-place-dropped-with-ins",
+    "Le lieu de naissance (code COG) n'est pas transmis avec l'INS d'une identité qualifiée.",
+    "DUI-INS-14",
+)
+TRAIT_CHARACTERS_NOT_CHECKED = fault(
+    "trait-characters-not-checked",
+    "Des caractères interdits (chiffres, @) sont acceptés dans le nom de naissance.",
+    "DUI-INS-15",
+)
+INS_SLICE_WITHOUT_TYPE = fault(
+    "ins-slice-without-type",
+    "L'identifiant INS de la ressource Patient n'a pas de type (fr-core-cs-v2-0203) : la tranche FR Core INS ne "
+    "peut pas être reconnue.",
+    "DUI-INS-16",
+)
+IDENTITY_STATUS_OBSOLETE_CODESYSTEM = fault(
+    "identity-status-obsolete-codesystem",
+    "Le statut de l'identité est codé avec l'ancien système de fiabilité de FR Core 2.0 au lieu du système des "
+    "statuts INS.",
+    "DUI-INS-17",
+)
+INSI_QUERY_USES_USED_NAME = fault(
+    "insi-query-uses-used-name",
+    "INSi est interrogé avec le nom d'usage au lieu du nom de naissance.",
+    "DUI-INS-18",
+)
+INSI_FAILURE_MARKS_RECOVERED = fault(
+    "insi-failure-marks-recovered",
+    "Une réponse INSi 01 (aucune identité) ou 02 (plusieurs) fait quand même passer l'identité en « récupérée ».",
+    "DUI-INS-19",
+)
+APOSTROPHE_STRIPPED = fault(
+    "apostrophe-stripped",
+    "Les apostrophes des noms sont supprimées à l'enregistrement (D'ALMEIDA devient DALMEIDA).",
+    "DUI-INS-20",
+)

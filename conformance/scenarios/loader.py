@@ -14,12 +14,12 @@ import jsonschema
 from conformance.core.errors import SourceError, SourceErrors
 from conformance.core.resources import data_path
 from conformance.core.yamlsource import YamlDocument, load_yaml, schema_errors
-from conformance.scenarios.model import STEP_KINDS, Capture, CheckCall, Scenario, Step
+from conformance.scenarios.model import REQUEST_KINDS, STEP_KINDS, Capture, CheckCall, Scenario, Step
 from conformance.scenarios.templating import TemplateError, is_valid_expression, lookup, references
 
 CATALOGUE_FILE = "requirements.yaml"
 #: variables every scenario may use without declaring them
-RUN_VARIABLES = frozenset({"run"})
+RUN_VARIABLES = frozenset({"run", "simulators"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Vocabulary:
     checks: Mapping[str, CheckSignature]
     operations: frozenset[str]
     simulators: frozenset[str] = frozenset()
+    strategies: frozenset[str] = frozenset()
     personas: frozenset[str] = frozenset()
     fixtures: Mapping[str, Any] = field(default_factory=dict)
     requirements: frozenset[str] = frozenset()
@@ -123,12 +124,13 @@ def _build(doc: YamlDocument, vocab: Vocabulary) -> tuple[Scenario, list[SourceE
         step_ids.add(raw["id"])
         kind = next(k for k in STEP_KINDS if k in raw)
         errors += _action_errors(doc, path, kind, raw[kind], vocab)
-        errors += _reference_errors(doc, (*path, kind), raw[kind], known_roots, vocab)
+        step_roots = known_roots | ({raw[kind]["as"]} if kind == "generate" else set())
+        errors += _reference_errors(doc, (*path, kind), raw[kind], step_roots, vocab)
         checks = []
         for j, call in enumerate(raw.get("checks", [])):
             check, problems = _check_call(doc, (*path, "checks", j), call, requirements, vocab)
             errors += problems
-            errors += _reference_errors(doc, (*path, "checks", j), check.args, known_roots, vocab)
+            errors += _reference_errors(doc, (*path, "checks", j), check.args, step_roots, vocab)
             checks.append(check)
         captures = tuple(
             Capture(name, next(k for k in ("json", "header", "xpath") if k in spec),
@@ -149,6 +151,14 @@ def _build(doc: YamlDocument, vocab: Vocabulary) -> tuple[Scenario, list[SourceE
 def _action_errors(
     doc: YamlDocument, path: tuple[str | int, ...], kind: str, action: dict[str, Any], vocab: Vocabulary
 ) -> list[SourceError]:
+    if kind == "generate":
+        errors = []
+        if action["strategy"] not in vocab.strategies:
+            known = ", ".join(sorted(vocab.strategies)) or "aucune"
+            errors.append(doc.error((*path, "generate", "strategy"),
+                                    f"stratégie inconnue « {action['strategy']} » (connues : {known})"))
+        inner = next(k for k in REQUEST_KINDS if k in action)
+        return errors + _action_errors(doc, (*path, "generate"), inner, action[inner], vocab)
     if kind == "driver" and action["operation"] not in vocab.operations:
         known = ", ".join(sorted(vocab.operations))
         return [doc.error((*path, "driver", "operation"),

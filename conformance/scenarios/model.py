@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-StepKind = Literal["driver", "fhir", "http", "await", "manual"]
-STEP_KINDS: tuple[StepKind, ...] = ("driver", "fhir", "http", "await", "manual")
+StepKind = Literal["driver", "fhir", "http", "await", "manual", "generate"]
+STEP_KINDS: tuple[StepKind, ...] = ("driver", "fhir", "http", "await", "manual", "generate")
+#: actions that send one request, alone or inside ``generate``
+REQUEST_KINDS: tuple[StepKind, ...] = ("driver", "fhir", "http")
 
 
 @dataclass(frozen=True)

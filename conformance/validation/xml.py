@@ -23,7 +23,7 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
     except etree.XMLSyntaxError as exc:
         raise UnsafeXml(f"XML mal formé : {exc}") from None
     tree = root.getroottree()
-    if tree.docinfo.internal_dtd_subset is not None or tree.docinfo.system_url:
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None or tree.docinfo.system_url:
         raise UnsafeXml("le document déclare une DTD (entités externes ou internes interdites)")
     for element in root.iter():
         if isinstance(element, etree._Entity):
