@@ -240,6 +240,70 @@ def requirements(as_json: bool, coverage: bool, suites: tuple[Path, ...]) -> Non
 
 
 @main.group()
+def validate() -> None:
+    """Valider des fichiers de preuve (NIR, identité, CDA, FHIR, message) hors de toute exécution."""
+
+
+def _print_validation(results: list[dict[str, Any]], as_json: bool) -> None:
+    """Verdict and findings per validated item, as text for an assessor or as JSON; exits 0 valid, 1 invalid."""
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2, default=str))
+    else:
+        for result in results:
+            click.echo(f"{result['item']} : {'valide' if result['valid'] else 'non valide'}")
+            for finding in result["findings"]:
+                where = f" [{finding['location']}]" if finding.get("location") else ""
+                tag = "avertissement, " if finding.get("severity") == "warning" else ""
+                click.echo(f"  - {tag}{finding['rule']}{where} : {finding['message']}")
+                if finding.get("expected") is not None or finding.get("actual") is not None:
+                    click.echo(f"    attendu : {finding.get('expected')!r} ; obtenu : {finding.get('actual')!r}")
+    sys.exit(0 if all(r["valid"] for r in results) else 1)
+
+
+@validate.command("nir")
+@click.argument("values", nargs=-1, required=True)
+@click.option("--oid", help="OID sous lequel le matricule voyage (1.2.250.1.213.1.4.8, .9, .10, .11).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def validate_nir(values: tuple[str, ...], oid: str | None, as_json: bool) -> None:
+    """Vérifier des matricules INS (NIR ou NIA) : structure, clé, cohérence avec l'OID."""
+    from conformance.validation.ins import matricule_problems, oid_problems
+
+    results = []
+    for value in values:
+        problems = matricule_problems(value) + (oid_problems(value, oid) if oid else [])
+        results.append({"item": value, "valid": not problems, "findings": [
+            {"rule": p.rule, "message": p.message, "expected": p.expected, "actual": p.actual} for p in problems]})
+    _print_validation(results, as_json)
+
+
+@validate.command("identity")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def validate_identity(files: tuple[Path, ...], as_json: bool) -> None:
+    """Vérifier l'identité d'une ressource FR Core Patient (JSON) : INS, statut, attributs, lieu de naissance."""
+    from conformance.checks import CheckContext, evaluate
+    from conformance.session import load_plugins
+
+    load_plugins()
+    results = []
+    for path in files:
+        ctx = CheckContext.of_document(path.read_bytes(), "application/fhir+json", str(path))
+        checks = [evaluate(name, args, ctx) for name, args in IDENTITY_CHECKS]
+        findings = [f.model_dump(exclude_none=True) for c in checks for f in c.findings]
+        findings += [{"rule": "verification", "message": c.message} for c in checks if c.status == "error"]
+        valid = all(c.status in ("passed", "skipped") for c in checks)
+        results.append({"item": str(path), "valid": valid, "findings": findings})
+    _print_validation(results, as_json)
+
+
+#: the INS checks that apply to a Patient on its own, without knowing the scenario that produced it
+IDENTITY_CHECKS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("identity_status_coded", {"required": False}), ("ins_absent_unless_qualified", {}),
+    ("identity_attributes_valid", {}), ("birth_place_with_ins", {}), ("ins_identifier_valid", {"required": False}),
+)
+
+
+@main.group()
 def scenarios() -> None:
     """Outils pour les auteurs de scénarios."""
 

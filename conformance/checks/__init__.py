@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from conformance.core.exchange import Exchange, Response
+from conformance.core.exchange import Exchange, Request, Response
 from conformance.core.findings import CheckFailed, CheckSkipped, Finding
+from conformance.core.outcomes import CheckStatus
 from conformance.core.registry import Registry
+from conformance.core.results import CheckResult
 from conformance.scenarios.loader import CheckSignature
 
 CheckFunction: TypeAlias = Callable[..., Iterable[Finding] | None]
@@ -53,6 +55,12 @@ class CheckContext:
     _json: Any = field(default=None, repr=False)
     _json_loaded: bool = field(default=False, repr=False)
 
+    @classmethod
+    def of_document(cls, body: bytes, media_type: str, name: str) -> CheckContext:
+        """A context over a file an assessor validates on its own, as if a target had returned it."""
+        exchange = Exchange(Request("GET", f"file:{name}"), Response(200, [("Content-Type", media_type)], body), 0.0)
+        return cls(scenario_id="-", step_id=name, exchange=exchange)
+
     @property
     def response(self) -> Response:
         """The step's HTTP response; a check that needs one is skipped where there is none."""
@@ -90,10 +98,30 @@ def _parse_json(body: bytes, charset: str | None) -> Any:
         raise ValueError(f"octets non UTF-8 ({exc.reason})") from None
 
 
+def evaluate(name: str, args: Mapping[str, Any], ctx: CheckContext, requirements: Sequence[str] = ()) -> CheckResult:
+    """Run one check; a failure is findings, a broken check is an error result, never an exception."""
+    reqs = list(requirements)
+    try:
+        findings = list(CHECKS[name](ctx, **args) or ())
+    except CheckFailed as exc:
+        findings = exc.findings
+    except CheckSkipped as exc:
+        return CheckResult(check=name, requirements=reqs, status=CheckStatus.SKIPPED, message=exc.reason)
+    except Exception as exc:
+        return CheckResult(check=name, requirements=reqs, status=CheckStatus.ERROR,
+                           message=f"la vérification {name} a échoué : {type(exc).__name__}: {exc}")
+    findings = [f.model_copy(update={"check": name}) for f in findings]
+    failed = any(f.severity == "error" for f in findings)
+    return CheckResult(check=name, requirements=reqs, status=CheckStatus.FAILED if failed else CheckStatus.PASSED,
+                       findings=findings)
+
+
 def excerpt(body: bytes, size: int = 120) -> str:
     """The start of a body, for a finding's ``actual``."""
     text = body[:size].decode("utf-8", errors="replace")
     return text + ("…" if len(body) > size else "")
 
 
-__all__ = ["CHECKS", "CheckContext", "CheckFailed", "CheckSkipped", "Finding", "check", "excerpt", "signatures"]
+__all__ = [
+    "CHECKS", "CheckContext", "CheckFailed", "CheckSkipped", "Finding", "check", "evaluate", "excerpt", "signatures",
+]

@@ -10,6 +10,7 @@ from typing import Any
 
 from conformance.checks import CheckContext, check
 from conformance.core.findings import CheckFailed, Finding
+from conformance.core.outcomes import Severity
 from conformance.validation.ins import (
     INS_OIDS,
     PROVISIONAL_ONLY_ATTRIBUTES,
@@ -98,13 +99,14 @@ def identity_status_is(ctx: CheckContext, *, status: str) -> Iterator[Finding]:
 
 
 @check
-def identity_status_coded(ctx: CheckContext) -> Iterator[Finding]:
+def identity_status_coded(ctx: CheckContext, *, required: bool = True) -> Iterator[Finding]:
     """Le statut est porté par l'extension FR Core identity-reliability, codé dans le système des statuts INS."""
     patient = _patient(ctx)
     code, system = _status(patient)
     where = "Patient.extension[identityReliability].identityStatus"
     if code is None:
         yield Finding(rule="statut-absent", location=where, expected="PROV, RECUP, VALI ou QUAL", actual=None,
+                      severity=Severity.ERROR if required else Severity.WARNING,
                       message=f"{_who(patient)} : l'extension FR Core identity-reliability ne porte pas de statut")
     elif system not in STATUS_SYSTEMS or code not in ("PROV", "RECUP", "VALI", "QUAL"):
         yield Finding(rule="statut-code", location=f"{where}.valueCoding", expected=sorted(STATUS_SYSTEMS),
@@ -128,11 +130,11 @@ def ins_absent_unless_qualified(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check
-def ins_identifier_valid(ctx: CheckContext) -> Iterator[Finding]:
+def ins_identifier_valid(ctx: CheckContext, *, required: bool = True) -> Iterator[Finding]:
     """L'INS d'une identité qualifiée est présent, bien formé, avec sa clé, sous l'OID et le type FR Core attendus."""
     patient = _patient(ctx)
     found = _ins_identifiers(patient)
-    if not found:
+    if not found and required:
         yield Finding(rule="ins-absent", location="Patient.identifier", expected="identifiant INS",
                       actual=None, message=f"{_who(patient)} : aucun identifiant INS")
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from urllib.parse import quote
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from conformance import __version__
-from conformance.checks import CHECKS, CheckContext
+from conformance.checks import CheckContext, evaluate
 from conformance.core.exchange import Exchange
 from conformance.core.findings import CheckFailed, CheckSkipped, Finding
 from conformance.core.outcomes import CheckStatus
@@ -202,7 +203,8 @@ class Runner:
             if "capabilities" in action:
                 url = client.url("fhir", "metadata")
             elif "read" in action:
-                url = client.url("fhir", f"{action['read']}/{action['id']}")
+                # The id may come from a hostile target's earlier answer: never let it climb out of the path.
+                url = client.url("fhir", f"{action['read']}/{quote(str(action['id']), safe='')}")
             else:
                 url = client.url("fhir", action["search"])
             return await client.send("GET", url, headers={**FHIR_ACCEPT, **action.get("headers", {})},
@@ -302,21 +304,12 @@ class Runner:
         self, name: str, raw_args: dict[str, Any], requirements: tuple[str, ...], ctx: CheckContext,
         variables: Mapping[str, Any],
     ) -> CheckResult:
-        reqs = list(requirements)
         try:
             args = render(raw_args, variables)
-            findings = list(CHECKS[name](ctx, **args) or ())
-        except CheckFailed as exc:
-            findings = exc.findings
-        except CheckSkipped as exc:
-            return CheckResult(check=name, requirements=reqs, status=CheckStatus.SKIPPED, message=exc.reason)
-        except Exception as exc:
-            return CheckResult(check=name, requirements=reqs, status=CheckStatus.ERROR,
-                               message=f"la vérification {name} a échoué : {type(exc).__name__}: {exc}")
-        findings = [f.model_copy(update={"check": name}) for f in findings]
-        failed = any(f.severity == "error" for f in findings)
-        return CheckResult(check=name, requirements=reqs, status=CheckStatus.FAILED if failed else CheckStatus.PASSED,
-                           findings=findings)
+        except TemplateError as exc:
+            return CheckResult(check=name, requirements=list(requirements), status=CheckStatus.ERROR,
+                               message=f"référence non résolue : {exc}")
+        return evaluate(name, args, ctx, requirements)
 
     def _capture(
         self, step: Step, ctx: CheckContext, variables: dict[str, Any], result: StepResult

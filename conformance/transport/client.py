@@ -90,9 +90,9 @@ class VendorClient:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
         try:
-            # A URL built from what the target returned (a captured id) may be invalid: refused, not raised.
+            # A URL or header built from what the target returned (a captured id, an ETag) may be invalid.
             request = self._client.build_request(method, url, headers=headers, params=params, content=content)
-        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        except (httpx.InvalidURL, ValueError) as exc:
             recorded = Request(method, url, list(headers.items()), content or b"")
             return Exchange(recorded, None, 0.0, error=f"URL ou en-tête de requête invalide ({exc}) : {url!r}")
         recorded = Request(method, str(request.url), list(request.headers.items()), content or b"")
@@ -132,9 +132,12 @@ class VendorClient:
                     del body[cap:]
                     truncated = True
                     break
-            return Response(response.status_code, list(response.headers.items()), bytes(body), truncated)
+            # multi_items keeps repeated headers apart, so a duplicated Content-Type stays visible to checks.
+            return Response(response.status_code, list(response.headers.multi_items()), bytes(body), truncated)
         finally:
             await response.aclose()
+            # No state between exchanges: a cookie the target sets must not carry over to later scenarios.
+            self._client.cookies.clear()
 
 
 class _Inflater:
@@ -234,19 +237,25 @@ def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"réponse HTTP invalide ou connexion coupée : {exc}"
     if isinstance(exc, httpx.NetworkError):
-        # A reset mid-exchange often comes with an empty message.
-        detail = str(exc) or type(exc.__cause__ or exc).__name__
-        return f"connexion interrompue par la cible pendant l'échange ({detail})"
+        return f"connexion interrompue par la cible pendant l'échange ({_root_cause(exc)})"
     return f"erreur de transport : {type(exc).__name__}: {exc}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost non-empty message (a reset arrives as a ReadError with an empty one)."""
+    return next((f"{e}" for e in reversed(_chain(exc)) if f"{e}"), type(exc).__name__)
 
 
 def _tls_failure(exc: BaseException) -> bool:
     """Whether an SSL error is behind ``exc`` (a handshake failure, or a TLS alert on a later read)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError) or "SSL" in str(current):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(e, ssl.SSLError) or "SSL" in f"{e}" for e in _chain(exc))

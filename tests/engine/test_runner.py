@@ -148,3 +148,21 @@ def test_request_stop_interrupts_the_run(suite):
     assert [s.finished for s in report.scenarios].count(True) == 1
     assert {r.reason for r in report.requirements if r.verdict is Verdict.NON_TESTE} == {
         "exécution interrompue avant ce scénario"}
+
+
+def test_generated_examples_replay_exactly_from_the_seed(suite):
+    def failing_example(seed):
+        report = play(suite, faults=("apostrophe-stripped",), requirements=("DUI-INS-20",), seed=seed)
+        (finding, *_) = report.requirement("DUI-INS-20").findings
+        return finding.message
+
+    first = failing_example(11)
+    assert "exemple généré en échec (graine 11)" in first and "'" in first.split(" : ", 2)[-1]
+    assert failing_example(11) == first
+
+
+def test_generate_step_passes_on_the_reference(suite):
+    report = play(suite, requirements=("DUI-INS-20",), seed=3)
+    (step,) = report.scenarios[0].step_results
+    assert report.requirement("DUI-INS-20").verdict is Verdict.CONFORME
+    assert step.message.startswith("25 exemple(s) générés")

@@ -1,8 +1,8 @@
 """Small hostile HTTP servers on loopback for transport tests.
 
 Each server listens on an ephemeral port in a background thread and serves every connection in its own
-thread with a handler ``handler(conn, server)``. Handlers never let an exception escape (a broken
-client is the expected case), and ``stop()`` closes every socket and joins every thread.
+thread with a handler ``handler(conn, server)``. Network errors in a handler (the client hung up, the TLS
+handshake failed) are expected and swallowed; ``stop()`` closes every socket and joins every thread.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class Server:
             conns, threads = list(self._conns), list(self._threads)
         for conn in conns:
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                # The plain socket's shutdown: SSLSocket.shutdown would drop the TLS state under a reading thread.
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
         for thread in threads:
             thread.join(timeout=5)
         for conn in conns:
@@ -101,13 +102,13 @@ class Server:
     def _serve(self, conn: socket.socket) -> None:
         try:
             if self.tls is not None:
-                conn = self._handshake(conn)
+                conn = self._handshake(conn, self.tls)
             self.handler(conn, self)
         except PEER_GONE:
             self.client_went_away.set()
 
-    def _handshake(self, conn: socket.socket) -> socket.socket:
-        wrapped = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)  # type: ignore[union-attr]
+    def _handshake(self, conn: socket.socket, tls: ssl.SSLContext) -> socket.socket:
+        wrapped = tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         with self._lock:
             self._conns.append(wrapped)
         try:
