@@ -109,9 +109,10 @@ def _settle(future: asyncio.Future[str | None], value: str | None) -> None:
               help="Jouer les étapes manuelles (par défaut : si l'entrée est un terminal).")
 @click.option("--serve", is_flag=True, help="Servir le DUI de référence sur la boucle locale (uvicorn).")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--redact", is_flag=True, help="Écrire aussi une copie pseudonymisée (INS, noms) dans RUN/partage.")
 def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], themes: tuple[str, ...],
         requirements: tuple[str, ...], suites: tuple[Path, ...], report_dir: Path, seed: int | None,
-        interactive: bool | None, serve: bool, lang: str) -> None:
+        interactive: bool | None, serve: bool, lang: str, redact: bool) -> None:
     """Jouer les scénarios contre un DUI et écrire le rapport de conformité."""
     from conformance.config import VendorConfig, load_config
     from conformance.reference import FAULTS
@@ -166,6 +167,8 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
     print_summary(report, Console(), str(run_dir), lang)
     if report.run.error:
         click.echo(f"erreur du harnais : {report.run.error}", err=True)
+    if redact:
+        _redact(run_dir, None)
     sys.exit(exit_code(report))
 
 
@@ -303,6 +306,36 @@ IDENTITY_CHECKS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+@validate.command("fhir")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--profile", help="URL canonique du profil à appliquer (sinon ceux que déclare la ressource).")
+@click.option("--ig", "ig_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dossier d'un paquet d'IG (StructureDefinition, CodeSystem, ValueSet en JSON) ajouté aux règles.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def validate_fhir(files: tuple[Path, ...], profile: str | None, ig_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Valider des ressources ou Bundles FHIR R4 : structure, FR Core, profils TDDUI, invariants, références."""
+    from conformance.validation.fhir import FhirValidator, InvalidFhirJson, parse_fhir_json
+    from conformance.validation.fhir_profiles import load_ig_dir
+
+    validator = FhirValidator(extra=[load_ig_dir(d) for d in ig_dirs])
+    if profile and profile not in validator.data.profiles:
+        click.echo(f"--profile {profile} : profil inconnu (ni dans les données TDDUI, ni dans --ig)", err=True)
+        sys.exit(ExitCode.USAGE_ERROR)
+    results = []
+    for path in files:
+        try:
+            resource = parse_fhir_json(path.read_bytes())
+        except InvalidFhirJson as exc:
+            results.append({"item": str(path), "valid": False,
+                            "findings": [{"rule": "json-invalide", "message": str(exc)}]})
+            continue
+        report = validator.validate(resource, profile)
+        results.append({"item": str(path), "valid": report.valid, "profiles": report.profiles, "findings": [
+            {"rule": i.rule, "group": i.group, "location": i.location, "message": i.message,
+             "expected": i.expected, "actual": i.actual, "severity": i.severity, "profile": i.profile}
+            for i in report.issues]})
+    _print_validation(results, as_json)
+
 @main.group()
 def scenarios() -> None:
     """Outils pour les auteurs de scénarios."""
@@ -327,6 +360,29 @@ def lint(paths: tuple[Path, ...]) -> None:
 @main.group()
 def report() -> None:
     """Travailler sur les rapports d'exécution."""
+
+
+@report.command("redact")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Dossier de la copie (par défaut RUN_DIR/partage).")
+def redact(run_dir: Path, out_dir: Path | None) -> None:
+    """Écrire une copie pseudonymisée d'une exécution (INS et noms remplacés de façon cohérente) pour la partager."""
+    _redact(run_dir, out_dir)
+
+
+def _redact(run_dir: Path, out_dir: Path | None) -> None:
+    from conformance.reporting.redaction import redact_run
+    from conformance.session import load_fixtures
+
+    if not (run_dir / "events.ndjson").is_file():
+        _fail(f"{run_dir / 'events.ndjson'} : journal d'événements introuvable")
+    target = redact_run(run_dir, out_dir or run_dir / SHARED_FOLDER, load_fixtures().values())
+    click.echo(f"Copie pseudonymisée : {target}", err=True)
+
+
+#: where ``--redact`` writes the shareable copy of a run
+SHARED_FOLDER = "partage"
 
 
 @report.command("render")
