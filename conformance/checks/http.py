@@ -23,6 +23,17 @@ def status_code_in(ctx: CheckContext, *, codes: list[int]) -> Iterator[Finding]:
 
 
 @check
+def refused(ctx: CheckContext, *, what: str, codes: list[int] | None = None) -> Iterator[Finding]:
+    """Le DUI refuse une saisie invalide par un code 4xx (par défaut 400, 409 ou 422), sans erreur serveur."""
+    status = ctx.response.status
+    allowed = codes or [400, 409, 422]
+    if status not in allowed:
+        verb = "a accepté" if status < 300 else "a répondu"
+        yield Finding(rule="non-refuse", location="statut HTTP", expected=f"refus ({', '.join(map(str, allowed))})",
+                      actual=status, message=f"Le DUI {verb} {what} (statut HTTP {status})")
+
+
+@check
 def no_server_error(ctx: CheckContext) -> Iterator[Finding]:
     """Le DUI ne répond jamais par une erreur serveur (5xx)."""
     status = ctx.response.status

@@ -27,6 +27,7 @@ CASES = [
     # (check, args, good response, bad response, expected rule)
     ("status_code_in", {"codes": [200]}, {"status": 200}, {"status": 404}, "statut"),
     ("no_server_error", {}, {"status": 400}, {"status": 503}, "erreur-serveur"),
+    ("refused", {"what": "le matricule X"}, {"status": 422}, {"status": 201}, "non-refuse"),
     ("content_type_is", {"media_type": "application/fhir+json"}, {}, {"headers": [("Content-Type", "text/html")]},
      "content-type"),
     ("body_utf8", {}, {"body": "é".encode()}, {"body": "é".encode("latin-1")}, "octets-non-utf8"),
