@@ -30,7 +30,7 @@ from conformance.requirements.catalogue import Catalogue, load_catalogue
 from conformance.scenarios.loader import Vocabulary, builtin_scenario_dir, catalogue_files, load_scenarios
 from conformance.scenarios.model import Scenario
 from conformance.scenarios.selection import select
-from conformance.simulators import SIMULATORS
+from conformance.simulators import SIMULATORS, TokenIssuer
 from conformance.transport.client import TargetSettings, VendorClient
 from conformance.transport.loopback import LoopbackServer
 
@@ -103,6 +103,8 @@ def load_suite(paths: Sequence[Path] = ()) -> Suite:
     vocabulary = Vocabulary(
         checks=signatures(), operations=frozenset(driver_operations()), simulators=frozenset(SIMULATORS),
         strategies=frozenset(STRATEGIES),
+        token_variants=frozenset(v for _, cls in SIMULATORS.items() if issubclass(cls, TokenIssuer)
+                                 for v in cls.token_variants),
         personas=frozenset(fixtures.get("personas", {})), fixtures=fixtures,
         requirements=frozenset(r.id for r in catalogue),
     )

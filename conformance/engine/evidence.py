@@ -22,6 +22,11 @@ class EvidenceStore:
         self.secrets = secrets
         self._counters: dict[tuple[str, str], int] = defaultdict(int)
 
+    def add_secret(self, value: str) -> None:
+        """Scrub ``value`` (a token minted during the run) from every later piece of evidence."""
+        if value not in self.secrets:
+            self.secrets = (*self.secrets, value)
+
     def _next(self, scenario_id: str, step_id: str, suffix: str) -> tuple[str, str]:
         self._counters[scenario_id, step_id] += 1
         n = self._counters[scenario_id, step_id]

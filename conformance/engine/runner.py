@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from urllib.parse import quote
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -33,6 +33,7 @@ from conformance.engine.events import (
 from conformance.generation import STRATEGIES
 from conformance.scenarios.model import REQUEST_KINDS, Capture, Scenario, Step
 from conformance.scenarios.templating import TemplateError, render
+from conformance.simulators import TokenIssuer
 from conformance.validation.jsonpath import InvalidJsonPath, find
 from conformance.validation.xml import UnsafeXml, parse_xml
 
@@ -185,14 +186,28 @@ class Runner:
             return await self._await(scenario, step, action, check_ctx, marks, result)
         if step.kind == "generate":
             return await self._generate(scenario, step, action, check_ctx.variables, result)
-        exchange = await self._send(step.kind, action)
+        exchange = await self._send(step.kind, action, scenario)
         result.evidence.append(self.ctx.evidence.exchange(scenario.id, step.id, exchange))
         check_ctx.exchange = exchange
         if exchange.error is not None:
             return self._transport_failed(scenario, step, exchange, result)
         return None
 
-    async def _send(self, kind: str, action: dict[str, Any]) -> Exchange:
+    def _credentials(self, scenario: Scenario, action: Mapping[str, Any]) -> dict[str, str]:
+        """The Authorization header for a FHIR or raw HTTP request: the persona's token from the token issuer."""
+        issuer = next((s for s in self.ctx.simulators.values() if isinstance(s, TokenIssuer)), None)
+        auth = action.get("auth")
+        if issuer is None or auth == "none":
+            return {}
+        auth = auth if isinstance(auth, dict) else {}
+        persona = auth.get("persona") or scenario.persona or self.ctx.fixtures.get("default_persona")
+        if not isinstance(persona, str):
+            return {}
+        token = issuer.token_for(persona, auth.get("token"))
+        self.ctx.evidence.add_secret(token)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def _send(self, kind: str, action: dict[str, Any], scenario: Scenario) -> Exchange:
         """Send the one request of a driver, FHIR or raw HTTP action."""
         client = self.ctx.client
         if kind == "driver":
@@ -207,12 +222,13 @@ class Runner:
                 url = client.url("fhir", f"{action['read']}/{quote(str(action['id']), safe='')}")
             else:
                 url = client.url("fhir", action["search"])
-            return await client.send("GET", url, headers={**FHIR_ACCEPT, **action.get("headers", {})},
-                                     params=action.get("params"))
+            headers = {**FHIR_ACCEPT, **self._credentials(scenario, action), **action.get("headers", {})}
+            return await client.send("GET", url, headers=headers, params=action.get("params"))
         body = action.get("body")
         return await client.send(
             action["method"], client.url(action.get("base", "root"), action["path"]),
-            headers=action.get("headers"), params=action.get("params"), json_body=action.get("json"),
+            headers={**self._credentials(scenario, action), **action.get("headers", {})},
+            params=action.get("params"), json_body=action.get("json"),
             content=body.encode("utf-8") if isinstance(body, str) else None,
         )
 
@@ -420,7 +436,8 @@ class PropertyTrial:
             return self._failing is None
         local = {**self.variables, self.action["as"]: example}
         request = render(self.action[self.kind], local)
-        exchange = asyncio.run_coroutine_threadsafe(self.runner._send(self.kind, request), loop).result()
+        exchange = asyncio.run_coroutine_threadsafe(self.runner._send(self.kind, request, self.scenario),
+                                                    loop).result()
         if exchange.error is not None:
             self.error = f"échec d'échange avec la cible : {exchange.error}"
             return True

@@ -38,6 +38,7 @@ class Vocabulary:
     operations: frozenset[str]
     simulators: frozenset[str] = frozenset()
     strategies: frozenset[str] = frozenset()
+    token_variants: frozenset[str] = frozenset()
     personas: frozenset[str] = frozenset()
     fixtures: Mapping[str, Any] = field(default_factory=dict)
     requirements: frozenset[str] = frozenset()
@@ -163,6 +164,15 @@ def _action_errors(
         known = ", ".join(sorted(vocab.operations))
         return [doc.error((*path, "driver", "operation"),
                           f"opération du driver inconnue « {action['operation']} » (connues : {known})")]
+    if kind in ("fhir", "http") and isinstance(action.get("auth"), dict):
+        auth, errors = action["auth"], []
+        if "persona" in auth and auth["persona"] not in vocab.personas:
+            errors.append(doc.error((*path, kind, "auth", "persona"), f"persona inconnu « {auth['persona']} »"))
+        if "token" in auth and auth["token"] not in vocab.token_variants:
+            known = ", ".join(sorted(vocab.token_variants)) or "aucune"
+            errors.append(doc.error((*path, kind, "auth", "token"),
+                                    f"variante de jeton inconnue « {auth['token']} » (connues : {known})"))
+        return errors
     if kind == "await" and action["simulator"] not in vocab.simulators:
         known = ", ".join(sorted(vocab.simulators)) or "aucun"
         return [doc.error((*path, "await", "simulator"),

@@ -76,6 +76,17 @@ class Simulator:
         return all(item.summary.get(key) == value for key, value in match.items())
 
 
+class TokenIssuer(Simulator):
+    """A simulator that mints access tokens (Pro Santé Connect): the engine asks it for each request's token."""
+
+    #: names of the deliberately invalid token variants scenarios may ask for (``auth: {token: …}``)
+    token_variants: frozenset[str] = frozenset()
+
+    def token_for(self, persona: str, variant: str | None = None) -> str:
+        """An access token for ``persona`` (valid, or the named invalid variant)."""
+        raise NotImplementedError
+
+
 SIMULATORS: Registry[type[Simulator]] = Registry("simulator")
 
 
