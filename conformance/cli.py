@@ -138,6 +138,7 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
         options = RunOptions(target=url, settings=settings, serve=serve, faults=faults, themes=themes,
                              requirements=requirements, seed=seed,
                              manual_operations=frozenset(config.manual.operations),
+                             simulator_ports=dict(config.simulators),
                              prompt=_terminal_prompt(console) if interactive else None, lang=lang)
         run_dir = report_dir / options.run_id
         session = Session(suite, options, run_dir)
@@ -182,12 +183,26 @@ def serve(kind: str, faults: tuple[str, ...], port: int, host: str) -> None:
     import uvicorn
 
     from conformance.reference import FAULTS, create_app
+    from conformance.session import load_plugins
+    from conformance.simulators import SIMULATORS
 
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         _fail(f"--fault : défaut inconnu {', '.join(unknown)}")
+    load_plugins()
+    simulators = [cls() for _, cls in SIMULATORS.items()]
+
+    async def start() -> None:
+        for sim in simulators:
+            await sim.start()
+
+    # The simulators serve from their own threads, so the reference DUI can call them while uvicorn runs.
+    asyncio.run(start())
+    services = {sim.name: sim.endpoints() for sim in simulators}
     click.echo(f"DUI de référence sur http://{host}:{port} (défauts : {', '.join(faults) or 'aucun'})", err=True)
-    uvicorn.run(create_app(faults), host=host, port=port, log_level="warning")
+    for name, endpoints in services.items():
+        click.echo(f"  simulateur {name} : {endpoints}", err=True)
+    uvicorn.run(create_app(faults, services), host=host, port=port, log_level="warning")
 
 
 @main.command()

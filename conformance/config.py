@@ -65,6 +65,8 @@ class ManualSection(_Section):
 class VendorConfig(_Section):
     """The whole ``vendor.toml``."""
 
+    #: fixed loopback port per simulator (``insi = 9101``), so a vendor's DUI can be configured to call them
+    simulators: dict[str, int] = Field(default_factory=dict)
     target: TargetSection = Field(default_factory=TargetSection)
     tls: TlsSection = Field(default_factory=TlsSection)
     timeouts: TimeoutSection = Field(default_factory=TimeoutSection)

@@ -123,6 +123,7 @@ class RunOptions:
     requirements: tuple[str, ...] = ()
     seed: int | None = None
     manual_operations: frozenset[str] = frozenset()
+    simulator_ports: dict[str, int] = field(default_factory=dict)
     prompt: Prompt | None = None
     lang: str = "fr"
     run_id: str = field(default_factory=lambda: new_run_id())
@@ -143,6 +144,10 @@ class Session:
         unknown = set(options.manual_operations) - set(driver_operations())
         if unknown:
             raise UsageError(f"manual.operations : opération(s) inconnue(s) : {', '.join(sorted(unknown))}")
+        unknown = set(options.simulator_ports) - set(SIMULATORS)
+        if unknown:
+            raise UsageError(f"simulators : simulateur(s) inconnu(s) : {', '.join(sorted(unknown))} "
+                             f"(connus : {', '.join(SIMULATORS)})")
         for req in options.requirements:
             if req not in suite.catalogue:
                 raise UsageError(f"--requirement {req} : exigence inconnue du catalogue")
@@ -177,6 +182,7 @@ class Session:
             simulators = {}
             for name, cls in SIMULATORS.items():
                 sim = cls()
+                sim.port = self.options.simulator_ports.get(name, 0)
                 await sim.start()
                 stack.push_async_callback(sim.stop)
                 simulators[name] = sim

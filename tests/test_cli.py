@@ -50,7 +50,8 @@ def test_default_run_is_conforme_and_writes_every_report(cli, tmp_path, report_v
     assert {p.get("value") for p in suites.iter("property")} == {r["id"] for r in report["requirements"]}
     allure = list((run_dir / "allure-results").glob("*-result.json"))
     assert len(allure) == len(report["scenarios"])
-    labels = {lab["value"] for f in allure for lab in json.loads(f.read_text())["labels"] if lab["name"] == "requirement"}
+    labels = {lab["value"] for f in allure for lab in json.loads(f.read_text())["labels"]
+              if lab["name"] == "requirement"}
     assert labels == {r["id"] for r in report["requirements"]}
     with (run_dir / "rem.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
@@ -96,6 +97,20 @@ def test_serve_runs_the_reference_over_loopback(cli, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((run_dir_of(tmp_path) / "report.json").read_text(encoding="utf-8"))
     assert report["run"]["target"]["url"].startswith("http://127.0.0.1:")
+
+
+def test_simulators_serve_on_the_ports_the_vendor_configured(cli, tmp_path):
+    from tests.support.servers import unused_port
+
+    port = unused_port()
+    config = tmp_path / "vendor.toml"
+    config.write_text(f"[simulators]\ninsi = {port}\n", encoding="utf-8")
+    result = cli.invoke(main, ["run", "--serve", "--config", str(config), "--report-dir", str(tmp_path / "r"),
+                               "--requirement", "DUI-INS-06"])
+    assert result.exit_code == 0, result.output + result.stderr
+    report = json.loads((run_dir_of(tmp_path / "r") / "report.json").read_text(encoding="utf-8"))
+    assert report["run"]["simulators"]["insi"]["url"] == f"http://127.0.0.1:{port}/insi"
+    assert report.get("verdict") == "conforme"
 
 
 def test_english_report(cli, tmp_path):
@@ -144,8 +159,10 @@ def test_bad_usage_exits_4_with_a_message(cli, tmp_path, args, message):
         ("[auth]\nbearer_token_env = \"DUI_CONFORMANCE_NO_SUCH_VAR\"\n", "variable d'environnement"),
         ("[manual]\noperations = [\"create-patient\"]\n", "opération(s) inconnue(s) : create-patient"),
         ("[timeouts\n", "TOML invalide"),
+        ("[simulators]\nnope = 9999\n", "simulateur(s) inconnu(s) : nope"),
     ],
-    ids=["unknown-key", "wrong-type", "bad-url", "missing-file", "missing-env", "unknown-operation", "syntax"],
+    ids=["unknown-key", "wrong-type", "bad-url", "missing-file", "missing-env", "unknown-operation", "syntax",
+         "unknown-simulator"],
 )
 def test_bad_config_names_the_key(cli, tmp_path, toml, message):
     config = tmp_path / "vendor.toml"

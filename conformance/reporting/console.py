@@ -25,6 +25,11 @@ class ConsoleProgress:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            if event.target.get("mode") == "distant":
+                # The vendor's DUI must call these; fixed ports come from vendor.toml [simulators].
+                for name, endpoints in event.simulators.items():
+                    self.console.print(f"{label('console.simulator', self.lang)} {name} : {endpoints}",
+                                       highlight=False, markup=False)
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), console=self.console, transient=True)
             self._progress.start()

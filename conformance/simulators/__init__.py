@@ -60,6 +60,8 @@ class Simulator:
 
     def __init__(self) -> None:
         self.inbox = Inbox()
+        #: loopback port to serve on; 0 picks a free one (a vendor's DUI needs fixed ports: vendor.toml)
+        self.port = 0
 
     async def start(self) -> None:
         """Start serving (on loopback)."""

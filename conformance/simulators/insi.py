@@ -141,7 +141,7 @@ class InsiSimulator(Simulator):
 
     async def start(self) -> None:
         """Serve on a loopback port."""
-        self._server = LoopbackServer(self.app()).start()
+        self._server = LoopbackServer(self.app(), port=self.port).start()
 
     async def stop(self) -> None:
         """Stop serving."""
