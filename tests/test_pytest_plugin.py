@@ -1,5 +1,6 @@
 """`pytest --dui-reference` / `--dui-target` play the scenarios as pytest items through the same engine."""
 
+import json
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -36,3 +37,12 @@ def test_plugin_writes_the_conformity_report_when_asked(pytester):
 def test_plugin_stays_quiet_without_its_options(pytester):
     pytester.makepyfile("def test_nothing(): pass")
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_allure_pytest_sees_requirement_labels(pytester):
+    result = pytester.runpytest_subprocess("--dui-reference", "--dui-theme", "HTTP", "--alluredir", "allure",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+    labels = [label for path in (pytester.path / "allure").glob("*-result.json")
+              for label in json.loads(path.read_text(encoding="utf-8"))["labels"] if label["name"] == "requirement"]
+    assert {label["value"] for label in labels} >= {"DUI-HTTP-01", "DUI-HTTP-08"}
