@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from conformance.reference import faults as f
@@ -58,6 +59,29 @@ class Reference:
         if self.has(f.ERRORS_AS_HTML):
             return HTMLResponse(f"<html><body><h1>Erreur {status}</h1><p>{diagnostics}</p></body></html>", status)
         return self.fhir(operation_outcome(code, diagnostics), status)
+
+
+UsagerHandler = Callable[[dict[str, Any], Usager], Awaitable[Response]]
+
+
+def usager_operation(app: FastAPI, ref: Reference, path: str) -> Callable[[UsagerHandler], UsagerHandler]:
+    """Register a driver operation whose JSON body names an usager (``usager_id``); 404 when unknown."""
+
+    def decorate(handler: UsagerHandler) -> UsagerHandler:
+        @app.post(path)
+        async def route(request: Request) -> Response:
+            body = await json_body(request, ref)
+            if isinstance(body, Response):
+                return body
+            usager_id = body.get("usager_id") if isinstance(body, dict) else None
+            usager = ref.store.get(usager_id) if isinstance(usager_id, str) else None
+            if usager is None:
+                return ref.error(404, "not-found", f"usager inconnu : {usager_id!r}")
+            return await handler(body, usager)
+
+        return handler
+
+    return decorate
 
 
 async def json_body(request: Any, ref: Reference) -> Any | Response:

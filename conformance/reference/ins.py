@@ -11,7 +11,7 @@ from lxml import etree
 
 from conformance.reference import faults as f
 from conformance.reference import identity
-from conformance.reference.base import Reference, json_body
+from conformance.reference.base import Reference, json_body, usager_operation
 from conformance.reference.store import Usager
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -28,24 +28,12 @@ def register(app: FastAPI, ref: Reference) -> None:
     """Add the identity operations."""
     ref.operations += ["insi-lookup", "record-identity-check", "update-traits", "import-usager"]
 
-    @app.post("/driver/v1/$insi-lookup")
-    async def insi_lookup(request: Request) -> Response:
-        body = await json_body(request, ref)
-        if isinstance(body, Response):
-            return body
-        usager = _usager(ref, body)
-        if isinstance(usager, Response):
-            return usager
+    @usager_operation(app, ref, "/driver/v1/$insi-lookup")
+    async def insi_lookup(body: dict[str, Any], usager: Usager) -> Response:
         return await _insi_lookup(ref, usager)
 
-    @app.post("/driver/v1/$record-identity-check")
-    async def record_identity_check(request: Request) -> Response:
-        body = await json_body(request, ref)
-        if isinstance(body, Response):
-            return body
-        usager = _usager(ref, body)
-        if isinstance(usager, Response):
-            return usager
+    @usager_operation(app, ref, "/driver/v1/$record-identity-check")
+    async def record_identity_check(body: dict[str, Any], usager: Usager) -> Response:
         high_trust = body.get("document_type") in HIGH_TRUST_DOCUMENTS or ref.has(f.LOW_TRUST_DOCUMENT_VALIDATES)
         if high_trust:
             usager.document_checked = True
@@ -54,18 +42,12 @@ def register(app: FastAPI, ref: Reference) -> None:
         _status_changed(ref, usager)
         return ref.fhir(ref.patient(usager))
 
-    @app.post("/driver/v1/$update-traits")
-    async def update_traits(request: Request) -> Response:
-        body = await json_body(request, ref)
-        if isinstance(body, Response):
-            return body
-        usager = _usager(ref, body)
-        if isinstance(usager, Response):
-            return usager
+    @usager_operation(app, ref, "/driver/v1/$update-traits")
+    async def update_traits(body: dict[str, Any], usager: Usager) -> Response:
         if usager.insi_retrieved and not ref.has(f.TRAITS_EDITABLE_AFTER_INSI):
             return ref.error(409, "business-rule", f"identité {usager.status} : les traits stricts renvoyés par "
                                                    "INSi ne sont pas modifiables")
-        changes = body.get("traits") if isinstance(body.get("traits"), dict) else {}
+        changes: dict[str, Any] = body["traits"] if isinstance(body.get("traits"), dict) else {}
         merged = {**_traits(usager), **{k: v for k, v in changes.items() if isinstance(v, str)}}
         problem = identity.traits_error(ref, merged)
         if problem:
@@ -108,12 +90,6 @@ def register(app: FastAPI, ref: Reference) -> None:
 
 _REQUIRED = ("birth_name", "first_given_name", "given_names", "birth_date", "sex")
 _NAME_TRAITS = frozenset({"birth_name", "first_given_name", "given_names"})
-
-
-def _usager(ref: Reference, body: Any) -> Usager | Response:
-    usager_id = body.get("usager_id") if isinstance(body, dict) else None
-    usager = ref.store.get(usager_id) if isinstance(usager_id, str) else None
-    return usager if usager is not None else ref.error(404, "not-found", f"usager inconnu : {usager_id!r}")
 
 
 def _traits(usager: Usager) -> dict[str, Any]:
