@@ -15,13 +15,22 @@ BUILTIN_REPORTERS = ("json_report", "html_report", "junit", "allure", "rem_csv")
 class Reporter(Protocol):
     """Writes one format of a report into the run folder."""
 
-    #: registry name, used by ``--report``
+    #: registry name
     name: str
 
     def __init__(self, lang: str = "fr") -> None: ...
 
     def write(self, report: Report, run_dir: Path) -> None:
         """Write the files of this format under ``run_dir``."""
+
+
+class BaseReporter:
+    """Common base of the built-in reporters: the language of what they write."""
+
+    name = ""
+
+    def __init__(self, lang: str = "fr") -> None:
+        self.lang = lang
 
 
 REPORTERS: Registry[type[Reporter]] = Registry("reporter")
@@ -46,4 +55,4 @@ def write_reports(report: Report, run_dir: Path, lang: str = "fr", names: list[s
             cls(lang).write(report, run_dir)
 
 
-__all__ = ["REPORTERS", "Report", "ReportBuilder", "Reporter", "reporter", "write_reports"]
+__all__ = ["REPORTERS", "BaseReporter", "Report", "ReportBuilder", "Reporter", "reporter", "write_reports"]

@@ -18,7 +18,7 @@ from allure_commons.model2 import (
 )
 
 from conformance.core.outcomes import CheckStatus
-from conformance.reporting import reporter
+from conformance.reporting import BaseReporter, reporter
 from conformance.reporting.model import Report, ScenarioReport
 
 _STATUS = {
@@ -33,13 +33,11 @@ _NAMESPACE = uuid.UUID("6f1d7c52-2b7e-4c55-9d1a-3a0f5e2c9b10")
 
 
 @reporter
-class AllureReporter:
+class AllureReporter(BaseReporter):
     """Writes Allure 2 result files without pytest."""
 
     name = "allure"
 
-    def __init__(self, lang: str = "fr") -> None:
-        self.lang = lang
 
     def write(self, report: Report, run_dir: Path) -> None:
         """One test result per scenario that started."""

@@ -18,7 +18,7 @@ import jinja2
 
 from conformance.core.outcomes import CheckStatus, Severity, Verdict
 from conformance.core.results import EvidenceRef
-from conformance.reporting import reporter
+from conformance.reporting import BaseReporter, reporter
 from conformance.reporting.i18n import (
     format_duration,
     format_timestamp,
@@ -206,13 +206,11 @@ def render_html(report: Report, lang: str = "fr") -> str:
 
 
 @reporter
-class HtmlReporter:
+class HtmlReporter(BaseReporter):
     """Writes ``report.html``."""
 
     name = "html"
 
-    def __init__(self, lang: str = "fr") -> None:
-        self.lang = lang
 
     def write(self, report: Report, run_dir: Path) -> None:
         """Render the page and replace ``report.html`` at once, so a browser never reads half a page."""

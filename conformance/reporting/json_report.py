@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.reporting import reporter
+from conformance.reporting import BaseReporter, reporter
 from conformance.reporting.model import Report
 
 
 @reporter
-class JsonReporter:
+class JsonReporter(BaseReporter):
     """Writes ``report.json``."""
 
     name = "json"
 
-    def __init__(self, lang: str = "fr") -> None:
-        self.lang = lang
 
     def write(self, report: Report, run_dir: Path) -> None:
         """Write the report as indented JSON."""

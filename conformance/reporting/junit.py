@@ -6,18 +6,16 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from conformance.core.outcomes import CheckStatus
-from conformance.reporting import reporter
+from conformance.reporting import BaseReporter, reporter
 from conformance.reporting.model import Report, ScenarioReport
 
 
 @reporter
-class JunitReporter:
+class JunitReporter(BaseReporter):
     """Writes ``junit.xml``."""
 
     name = "junit"
 
-    def __init__(self, lang: str = "fr") -> None:
-        self.lang = lang
 
     def write(self, report: Report, run_dir: Path) -> None:
         """One testsuite per theme."""

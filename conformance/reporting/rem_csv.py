@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from conformance.reporting import reporter
+from conformance.reporting import BaseReporter, reporter
 from conformance.reporting.model import Report
 
 COLUMNS = ("Profil", "Section", "Exigence", "Intitulé", "Niveau", "Criticité", "Source", "Scénario", "Verdict",
@@ -13,13 +13,11 @@ COLUMNS = ("Profil", "Section", "Exigence", "Intitulé", "Niveau", "Criticité",
 
 
 @reporter
-class RemCsvReporter:
+class RemCsvReporter(BaseReporter):
     """Writes ``rem.csv`` (UTF-8 with BOM and semicolons, as a French spreadsheet opens it)."""
 
     name = "csv"
 
-    def __init__(self, lang: str = "fr") -> None:
-        self.lang = lang
 
     def write(self, report: Report, run_dir: Path) -> None:
         """One row per requirement."""
