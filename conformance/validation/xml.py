@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 256
 
 
+_DECLARATION = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
+
+
 class UnsafeXml(ValueError):
     """The document is malformed, too large, too deep, or relies on entities or a DTD."""
+
+    def __init__(self, message: str, reason: str = "syntaxe") -> None:
+        super().__init__(message)
+        #: why, for a finding's rule: taille, syntaxe, dtd, entite or profondeur
+        self.reason = reason
+
+
+def declared_encoding(data: bytes) -> str | None:
+    """The encoding named by the XML declaration, lower-cased, or None when it names none."""
+    match = _DECLARATION.match(data[:200])
+    return match.group(1).decode("ascii").lower() if match else None
 
 
 def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> etree._Element:
     """Parse ``data`` without resolving anything outside it; raise UnsafeXml with a French reason."""
     if len(data) > max_bytes:
-        raise UnsafeXml(f"document de {len(data)} octets, au-delà de la limite de {max_bytes}")
+        raise UnsafeXml(f"document de {len(data)} octets, au-delà de la limite de {max_bytes}", "taille")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                              huge_tree=False, remove_comments=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise UnsafeXml(f"XML mal formé : {exc}") from None
+        # libxml2 stops at 256 levels on its own (huge_tree off): that is the depth cap, not a syntax error.
+        reason = "profondeur" if "depth" in str(exc).lower() else "syntaxe"
+        raise UnsafeXml(f"XML mal formé : {exc}", reason) from None
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None or tree.docinfo.system_url:
-        raise UnsafeXml("le document déclare une DTD (entités externes ou internes interdites)")
+        raise UnsafeXml("le document déclare une DTD (entités externes ou internes interdites)", "dtd")
     for element in root.iter():
         if isinstance(element, etree._Entity):
-            raise UnsafeXml(f"le document utilise l'entité &{element.name};")
+            raise UnsafeXml(f"le document utilise l'entité &{element.name};", "entite")
     _check_depth(root, max_depth)
     return root
 
@@ -37,5 +55,5 @@ def _check_depth(root: etree._Element, max_depth: int) -> None:
     while stack:
         element, depth = stack.pop()
         if depth > max_depth:
-            raise UnsafeXml(f"imbrication de plus de {max_depth} niveaux")
+            raise UnsafeXml(f"imbrication de plus de {max_depth} niveaux", "profondeur")
         stack.extend((child, depth + 1) for child in element)
