@@ -110,9 +110,11 @@ def _settle(future: asyncio.Future[str | None], value: str | None) -> None:
 @click.option("--serve", is_flag=True, help="Servir le DUI de référence sur la boucle locale (uvicorn).")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 @click.option("--redact", is_flag=True, help="Écrire aussi une copie pseudonymisée (INS, noms) dans RUN/partage.")
+@click.option("--cda-kit", "cda_kit", metavar="NOM|DOSSIER",
+              help="Valider aussi les documents CDA avec un kit TestContenuCDA (enregistré ou dossier).")
 def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], themes: tuple[str, ...],
         requirements: tuple[str, ...], suites: tuple[Path, ...], report_dir: Path, seed: int | None,
-        interactive: bool | None, serve: bool, lang: str, redact: bool) -> None:
+        interactive: bool | None, serve: bool, lang: str, redact: bool, cda_kit: str | None) -> None:
     """Jouer les scénarios contre un DUI et écrire le rapport de conformité."""
     from conformance.config import VendorConfig, load_config
     from conformance.reference import FAULTS
@@ -131,7 +133,7 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
             from conformance.session import IN_PROCESS_URL
 
             settings = config.target_settings(IN_PROCESS_URL)
-        suite = load_suite(list(suites))
+        suite = load_suite(list(suites), config.fixture_overrides())
         console = Console(stderr=True)
         if interactive is None:
             interactive = sys.stdin.isatty()
@@ -139,7 +141,8 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
                              requirements=requirements, seed=seed,
                              manual_operations=frozenset(config.manual.operations),
                              simulator_ports=dict(config.simulators),
-                             prompt=_terminal_prompt(console) if interactive else None, lang=lang)
+                             prompt=_terminal_prompt(console) if interactive else None, lang=lang,
+                             cda_kits=(_open_cda_kit(cda_kit),) if cda_kit else ())
         run_dir = report_dir / options.run_id
         session = Session(suite, options, run_dir)
     except SourceErrors as exc:
@@ -350,6 +353,144 @@ def validate_fhir(files: tuple[Path, ...], profile: str | None, ig_dirs: tuple[P
              "expected": i.expected, "actual": i.actual, "severity": i.severity, "profile": i.profile}
             for i in report.issues]})
     _print_validation(results, as_json)
+
+def _open_cda_kit(spec: str) -> Any:
+    """A pinned kit, compiled and announced on stderr; a bad kit is a usage error."""
+    from conformance.validation.kits import KitError, load_kit
+
+    try:
+        kit = load_kit(spec)
+        kit.prepare()
+    except KitError as exc:
+        _fail(f"kit CDA : {exc}")
+    click.echo(f"kit CDA « {kit.name} » ({kit.root}), sha256 {kit.digest[:16]}…, {len(kit.files)} fichiers", err=True)
+    for note in kit.notes:
+        click.echo(f"  {note}", err=True)
+    return kit
+
+
+@validate.command("cda")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kit", "kit_spec", metavar="NOM|DOSSIER",
+              help="Kit TestContenuCDA (enregistré ou dossier) : XSD, structuration minimale et volet.")
+@click.option("--type", "document_type", type=click.Choice(["DLU", "TDDUI-CDA"]),
+              help="Type attendu (sinon déduit des templateIds du document).")
+@click.option("--schematron", "schematrons", multiple=True, metavar="CHEMIN",
+              help="Schématron du kit à appliquer en plus, chemin relatif au kit (répétable).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def validate_cda(files: tuple[Path, ...], kit_spec: str | None, document_type: str | None,
+                 schematrons: tuple[str, ...], as_json: bool) -> None:
+    """Valider des documents CDA : XML sûr, en-tête CI-SIS, INS, DLU, TDDUI-CDA (et kit officiel)."""
+    from conformance.validation.cda_files import validate_cda_file
+    from conformance.validation.kits import KitError
+
+    kit = _open_cda_kit(kit_spec) if kit_spec else None
+    results = []
+    for path in files:
+        try:
+            report = validate_cda_file(path, kit=kit, document_type=document_type, schematrons=schematrons)
+        except KitError as exc:
+            _fail(f"kit CDA : {exc}", ExitCode.HARNESS_ERROR)
+        results.append({"item": str(path), "valid": report.valid, "type": report.document_type,
+                        "layers": report.layers, "findings": [
+                            {**f.model_dump(exclude_none=True, exclude={"check"}), "layer": layer}
+                            for layer, findings in report.findings.items() for f in findings]})
+    _print_validation(results, as_json)
+
+
+
+@validate.command("message")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def validate_message(files: tuple[Path, ...], as_json: bool) -> None:
+    """Valider des messages MSSanté (.eml) : MIME, en-têtes X-MSS, IHE_XDM.zip et métadonnées, CDA joint, MDN."""
+    from conformance.checks import CheckContext, evaluate
+    from conformance.checks.messaging import standalone_checks
+    from conformance.session import load_plugins
+    from conformance.validation.mime import MAX_MESSAGE_BYTES, oversize_finding
+
+    load_plugins()
+    results = []
+    for path in files:
+        size = path.stat().st_size
+        if size > MAX_MESSAGE_BYTES:
+            # Judged from its size alone: a hostile file is never read into memory.
+            results.append({"item": str(path), "valid": False,
+                            "findings": [oversize_finding(size).model_dump(exclude_none=True)]})
+            continue
+        raw = path.read_bytes()
+        ctx = CheckContext.of_document(raw, "message/rfc822", str(path))
+        checks = [evaluate(name, {}, ctx) for name in standalone_checks(raw)]
+        findings = [{**f.model_dump(exclude_none=True), "check": c.check} for c in checks for f in c.findings]
+        findings += [{"rule": "verification", "check": c.check, "message": c.message} for c in checks
+                     if c.status == "error"]
+        valid = all(c.status in ("passed", "skipped") for c in checks)
+        results.append({"item": str(path), "valid": valid, "findings": findings})
+    _print_validation(results, as_json)
+
+@main.group()
+def kits() -> None:
+    """Kits de validation officiels (TestContenuCDA) épinglés par empreinte sha256."""
+
+
+@kits.command("add")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", help="Nom du kit (par défaut, celui du dossier).")
+def kits_add(path: Path, name: str | None) -> None:
+    """Épingler un dossier TestContenuCDA : empreinte sha256 de chacun de ses fichiers."""
+    from conformance.validation.kits import KitError, add_kit
+
+    try:
+        kit = add_kit(path, name)
+        kit.prepare()
+    except KitError as exc:
+        _fail(f"kit CDA : {exc}")
+    click.echo(f"kit « {kit.name} » enregistré : {kit.root}, {len(kit.files)} fichiers, sha256 {kit.digest}")
+    for note in kit.notes:
+        click.echo(f"  {note}")
+
+
+@kits.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def kits_list(as_json: bool) -> None:
+    """Lister les kits épinglés."""
+    from conformance.validation.kits import registered_kits
+
+    entries = registered_kits()
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    for entry in entries:
+        click.echo(f"{entry['name']:28} {entry['sha256'][:16]}…  {entry['files']:5} fichiers  {entry['path']}")
+    if not entries:
+        click.echo("aucun kit enregistré (dui-conformance kits add DOSSIER)")
+
+
+@kits.command("verify")
+@click.argument("name")
+def kits_verify(name: str) -> None:
+    """Vérifier qu'un kit épinglé n'a pas changé depuis son enregistrement."""
+    from conformance.validation.kits import KitError, load_kit
+
+    try:
+        kit = load_kit(name)
+    except KitError as exc:
+        _fail(f"kit CDA : {exc}", ExitCode.NON_CONFORME)
+    click.echo(f"kit « {kit.name} » intact : {len(kit.files)} fichiers, sha256 {kit.digest}")
+
+
+@kits.command("remove")
+@click.argument("name")
+def kits_remove(name: str) -> None:
+    """Oublier un kit épinglé (son dossier n'est pas touché)."""
+    from conformance.validation.kits import KitError, remove_kit
+
+    try:
+        remove_kit(name)
+    except KitError as exc:
+        _fail(f"kit CDA : {exc}")
+    click.echo(f"kit « {name} » retiré")
+
 
 @main.group()
 def scenarios() -> None:

@@ -62,6 +62,12 @@ class ManualSection(_Section):
     operations: list[str] = Field(default_factory=list)
 
 
+class AccessSection(_Section):
+    """Access rules: the assessor's habilitation matrix replaces the default one (and so the generated scenarios)."""
+
+    habilitations: Path | None = None
+
+
 class VendorConfig(_Section):
     """The whole ``vendor.toml``."""
 
@@ -73,6 +79,11 @@ class VendorConfig(_Section):
     limits: LimitSection = Field(default_factory=LimitSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     manual: ManualSection = Field(default_factory=ManualSection)
+    access: AccessSection = Field(default_factory=AccessSection)
+
+    def fixture_overrides(self) -> dict[str, Path]:
+        """Data sets of fixtures/ this configuration replaces (``[access] habilitations``)."""
+        return {"habilitations": self.access.habilitations} if self.access.habilitations else {}
 
     def token(self) -> str | None:
         """The bearer token, from the environment variable when one is named."""
@@ -122,6 +133,12 @@ def load_config(path: Path) -> VendorConfig:
             setattr(tls, key, resolved)
     if bool(tls.client_cert) != bool(tls.client_key):
         raise ConfigError(f"{path} : tls.client_cert et tls.client_key vont ensemble")
+    matrix = config.access.habilitations
+    if matrix is not None:
+        resolved = matrix if matrix.is_absolute() else (path.parent / matrix)
+        if not resolved.is_file():
+            raise ConfigError(f"{path} : access.habilitations : fichier introuvable ({resolved})")
+        config.access.habilitations = resolved
     return config
 
 

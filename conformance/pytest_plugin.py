@@ -50,7 +50,8 @@ class _DuiState:
         )
         report_dir = opt("dui_report_dir")
         self.run_dir = Path(report_dir) / options.run_id if report_dir else None
-        self.session = Session(load_suite([Path(p) for p in opt("dui_suite")]), options, self.run_dir)
+        self.session = Session(load_suite([Path(p) for p in opt("dui_suite")], vendor.fixture_overrides()), options,
+                               self.run_dir)
         self.builder = ReportBuilder()
         self.steps: dict[str, list[StepResult]] = {}
         self.loop = asyncio.new_event_loop()

@@ -9,7 +9,7 @@ import importlib.metadata
 import pkgutil
 import secrets
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +19,7 @@ from typing import Any
 from conformance.checks import signatures
 from conformance.core.errors import SourceError, SourceErrors, UsageError
 from conformance.core.resources import data_path
-from conformance.core.yamlsource import load_yaml
+from conformance.core.yamlsource import YamlDocument, load_yaml
 from conformance.engine.context import Prompt, RunContext
 from conformance.engine.driver import driver_operations
 from conformance.engine.events import Event, RunFinished
@@ -27,12 +27,15 @@ from conformance.engine.evidence import EvidenceStore
 from conformance.engine.runner import Runner
 from conformance.generation import STRATEGIES
 from conformance.requirements.catalogue import Catalogue, load_catalogue
+from conformance.scenarios.habilitations import KEY as HABILITATIONS
+from conformance.scenarios.habilitations import matrix_problems
 from conformance.scenarios.loader import Vocabulary, builtin_scenario_dir, catalogue_files, load_scenarios
 from conformance.scenarios.model import Scenario
 from conformance.scenarios.selection import select
 from conformance.simulators import SIMULATORS, TokenIssuer
 from conformance.transport.client import TargetSettings, VendorClient
 from conformance.transport.loopback import LoopbackServer
+from conformance.validation.kits import CdaKit, set_active_kits
 
 PLUGIN_GROUP = "dui_conformance"
 IN_PROCESS_URL = "http://reference.dui-conformance.invalid"
@@ -55,11 +58,17 @@ def load_plugins() -> None:
     _plugins_loaded = True
 
 
-def load_fixtures(folder: Path | None = None) -> dict[str, Any]:
-    """Every fixture file's top-level keys, merged into one namespace (``identities``, ``personas``…)."""
+def load_fixtures(folder: Path | None = None, documents: dict[str, YamlDocument] | None = None,
+                  overrides: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """Every fixture file's top-level keys, merged into one namespace (``identities``, ``personas``…).
+
+    ``documents`` receives the parsed file of each data set (for located errors); ``overrides`` replaces a data set
+    with the same key of another file (an assessor's habilitation matrix, ``[access]`` in vendor.toml).
+    """
     folder = folder or data_path("fixtures")
     merged: dict[str, Any] = {}
     errors: list[SourceError] = []
+    parsed = documents if documents is not None else {}
     for path in sorted(folder.glob("*.yaml")):
         doc, found = load_yaml(path)
         errors += found
@@ -72,6 +81,18 @@ def load_fixtures(folder: Path | None = None) -> dict[str, Any]:
             if key in merged:
                 errors.append(doc.error((key,), f"jeu de données « {key} » déjà défini dans un autre fichier"))
             merged[key] = value
+            parsed[key] = doc
+    for key, path in (overrides or {}).items():
+        doc, found = load_yaml(path)
+        errors += found
+        if doc is None or found:
+            continue
+        if not isinstance(doc.data, dict) or key not in doc.data:
+            errors.append(doc.error((), f"le fichier doit contenir le jeu de données « {key} »"))
+            continue
+        merged[key], parsed[key] = doc.data[key], doc
+    if HABILITATIONS in parsed:
+        errors += matrix_problems(parsed[HABILITATIONS], merged.get("personas") or {})
     if errors:
         raise SourceErrors(errors)
     return merged
@@ -94,19 +115,20 @@ class Suite:
         return self.catalogue.version + (f" ({', '.join(custom)})" if custom else "")
 
 
-def load_suite(paths: Sequence[Path] = ()) -> Suite:
+def load_suite(paths: Sequence[Path] = (), fixture_overrides: Mapping[str, Path] | None = None) -> Suite:
     """Load catalogue, fixtures and scenarios; raise SourceErrors with every problem found."""
     load_plugins()
     paths = list(paths) or [builtin_scenario_dir()]
     catalogue = load_catalogue(catalogue_files(paths))
-    fixtures = load_fixtures()
+    documents: dict[str, YamlDocument] = {}
+    fixtures = load_fixtures(documents=documents, overrides=fixture_overrides)
     vocabulary = Vocabulary(
         checks=signatures(), operations=frozenset(driver_operations()), simulators=frozenset(SIMULATORS),
         strategies=frozenset(STRATEGIES),
         token_variants=frozenset(v for _, cls in SIMULATORS.items() if issubclass(cls, TokenIssuer)
                                  for v in cls.token_variants),
         personas=frozenset(fixtures.get("personas", {})), fixtures=fixtures,
-        requirements=frozenset(r.id for r in catalogue),
+        requirements=frozenset(r.id for r in catalogue), fixture_documents=documents,
     )
     return Suite(catalogue, load_scenarios(paths, vocabulary), fixtures, paths)
 
@@ -126,6 +148,8 @@ class RunOptions:
     simulator_ports: dict[str, int] = field(default_factory=dict)
     prompt: Prompt | None = None
     lang: str = "fr"
+    #: official CDA validation kits to validate documents with (``--cda-kit``); none by default
+    cda_kits: tuple[CdaKit, ...] = ()
     run_id: str = field(default_factory=lambda: new_run_id())
 
 
@@ -197,7 +221,10 @@ class Session:
             suite_version=self.suite.version, target=target, simulators=simulators, faults=self.options.faults,
             manual_operations=self.options.manual_operations, prompt=self.options.prompt, lang=self.options.lang,
             selection_args={"themes": list(self.options.themes), "requirements": list(self.options.requirements)},
+            kits=[kit.record() for kit in self.options.cda_kits],
         )
+        # The checks of this run (same task) validate with these kits; other runs are not affected.
+        set_active_kits(self.options.cda_kits)
         self.runner = Runner(ctx, emit)
         return self.runner
 

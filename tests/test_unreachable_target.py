@@ -79,8 +79,10 @@ def test_server_that_never_answers(tmp_path: Path, server: list[Server]) -> None
     server.append(target := Server(silent).start())
     result = run(target.url, tmp_path, "--config", str(config))
     assert_transport_error_run(result, tmp_path, reason="délai")
-    # The token went to the target, and nowhere into what the run wrote.
-    assert all(TOKEN.encode() in request for request in target.requests)
+    # The token went to the target (on driver calls; FHIR calls present the persona's Pro Santé Connect token
+    # instead), and nowhere into what the run wrote.
+    assert target.requests and all(b"authorization: bearer " in request.lower() for request in target.requests)
+    assert any(TOKEN.encode() in request for request in target.requests)
     assert TOKEN not in result.output
     for path in tmp_path.glob("*/**/*"):
         if path.is_file():

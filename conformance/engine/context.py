@@ -37,6 +37,8 @@ class RunContext:
     prompt: Prompt | None = None
     lang: str = "fr"
     selection_args: dict[str, list[str]] = field(default_factory=dict)
+    #: validation kits pinned for the run (name, path, sha256…), recorded in the report
+    kits: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def scenarios(self) -> list[Scenario]:

@@ -61,6 +61,8 @@ class RunStarted(_Event):
     requirements: list[RequirementInfo]
     scenarios: list[ScenarioInfo]
     simulators: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: validation kits pinned for the run (name, path, sha256 of the manifest, workarounds)
+    kits: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ScenarioStarted(_Event):

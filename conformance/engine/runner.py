@@ -85,6 +85,7 @@ class Runner:
                 for s in ctx.scenarios
             ],
             simulators={name: sim.endpoints() for name, sim in ctx.simulators.items()},
+            kits=ctx.kits,
         )
 
     async def run(self) -> RunFinished:

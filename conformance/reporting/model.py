@@ -79,6 +79,8 @@ class RunInfo(BaseModel):
     lang: str
     selection: dict[str, list[str]]
     simulators: dict[str, dict[str, str]]
+    #: validation kits pinned for the run (name, path, sha256 of the manifest, workarounds)
+    kits: list[dict[str, Any]] = Field(default_factory=list)
     started_at: float
     finished_at: float | None = None
     duration_ms: float | None = None
@@ -144,7 +146,7 @@ class ReportBuilder:
             run_id=started.run_id, tool_version=started.tool_version, suite_version=started.suite_version,
             catalogue_version=started.catalogue_version, target=started.target, faults=started.faults,
             seed=started.seed, lang=started.lang, selection=started.selection, simulators=started.simulators,
-            started_at=started.at,
+            kits=started.kits, started_at=started.at,
             finished_at=finished.at if finished else None, duration_ms=finished.duration_ms if finished else None,
             complete=finished is not None and not finished.interrupted,
             interrupted=finished is None or finished.interrupted, error=finished.error if finished else None,

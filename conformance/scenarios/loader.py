@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import jsonschema
 from conformance.core.errors import SourceError, SourceErrors
 from conformance.core.resources import data_path
 from conformance.core.yamlsource import YamlDocument, load_yaml, schema_errors
+from conformance.scenarios.expansion import ExpandedDocument, expand
 from conformance.scenarios.model import REQUEST_KINDS, STEP_KINDS, Capture, CheckCall, Scenario, Step
 from conformance.scenarios.templating import TemplateError, is_valid_expression, lookup, references
 
@@ -42,6 +44,8 @@ class Vocabulary:
     personas: frozenset[str] = frozenset()
     fixtures: Mapping[str, Any] = field(default_factory=dict)
     requirements: frozenset[str] = frozenset()
+    #: the parsed fixture file of each data set, so that errors in generated scenarios point at the item's line
+    fixture_documents: Mapping[str, YamlDocument] = field(default_factory=dict)
 
 
 @cache
@@ -49,6 +53,13 @@ def _validator() -> jsonschema.protocols.Validator:
     schema = json.loads(data_path("schemas", "scenario.schema.json").read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
+
+
+@cache
+def _for_each_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(data_path("schemas", "scenario.schema.json").read_text(encoding="utf-8"))
+    sub = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/forEach"}
+    return jsonschema.validators.validator_for(schema)(sub)
 
 
 def builtin_scenario_dir() -> Path:
@@ -88,19 +99,43 @@ def load_scenarios(paths: Iterable[Path], vocabulary: Vocabulary) -> list[Scenar
         if not isinstance(doc.data, dict):
             errors.append(doc.error((), "un scénario est un objet YAML (id, title, requirements, steps)"))
             continue
-        problems = schema_errors(doc, _validator())
-        if problems:
-            errors += problems
-            continue
-        scenario, problems = _build(doc, vocabulary)
+        instances, problems = _instances(doc, vocabulary)
         errors += problems
-        if scenario.id in seen:
-            errors.append(doc.error(("id",), f"scénario {scenario.id} déjà défini dans {seen[scenario.id]}"))
-        seen[scenario.id] = doc.file
-        scenarios.append(scenario)
+        for instance in instances:
+            problems = schema_errors(instance, _validator())
+            if problems:
+                errors += problems
+                continue
+            scenario, problems = _build(instance, vocabulary)
+            errors += problems
+            if isinstance(instance, ExpandedDocument):
+                scenario = dataclasses.replace(scenario, id=instance.scenario_id)
+            if scenario.id in seen:
+                errors.append(instance.error(("id",), f"scénario {scenario.id} déjà défini dans {seen[scenario.id]}"))
+            seen[scenario.id] = doc.file
+            scenarios.append(scenario)
     if errors:
         raise SourceErrors(errors)
     return sorted(scenarios, key=lambda s: s.id)
+
+
+def _instances(doc: YamlDocument, vocab: Vocabulary) -> tuple[list[YamlDocument], list[SourceError]]:
+    """The file itself, or the scenarios its ``for_each`` generates (conformance/scenarios/expansion.py)."""
+    if "for_each" not in doc.data:
+        return [doc], []
+    block = YamlDocument(doc.file, doc.data["for_each"],
+                         {p[1:]: pos for p, pos in doc.positions.items() if p[:1] == ("for_each",)})
+    problems = [dataclasses.replace(e, message=_within_for_each(e.message))
+                for e in schema_errors(block, _for_each_validator())]
+    if problems:
+        return [], problems
+    generated, problems = expand(doc, vocab.fixtures, vocab.fixture_documents, RUN_VARIABLES)
+    return list(generated), problems
+
+
+def _within_for_each(message: str) -> str:
+    """A schema message about the ``for_each`` block, worded from the file's root."""
+    return "for_each" + (message.removeprefix("document") if message.startswith("document ") else "." + message)
 
 
 def _build(doc: YamlDocument, vocab: Vocabulary) -> tuple[Scenario, list[SourceError]]:
