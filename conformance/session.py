@@ -210,6 +210,11 @@ class Session:
                 await sim.start()
                 stack.push_async_callback(sim.stop)
                 simulators[name] = sim
+            issuer = next((s for s in simulators.values() if isinstance(s, TokenIssuer)), None)
+            for sim in simulators.values():
+                # Personal mailboxes authenticate with a PSC token (XOAUTH2): the operator checks it with the issuer.
+                if issuer is not None and hasattr(sim, "token_verifier"):
+                    sim.token_verifier = issuer.verify
             client, target = await self._open_target(stack, {n: s.endpoints() for n, s in simulators.items()})
         except BaseException:
             await stack.aclose()

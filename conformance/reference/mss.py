@@ -303,10 +303,8 @@ class Messaging:
                                 auth_login=self.ref.has(AUTH_LOGIN))
 
     def usagers(self) -> list[Usager]:
-        """Every usager, oldest first (the store has no listing: read under its lock)."""
-        store = self.ref.store
-        with store._lock:
-            return list(store._usagers.values())
+        """Every usager, oldest first."""
+        return self.ref.store.all()
 
 
 def register(app: FastAPI, ref: Reference) -> None:

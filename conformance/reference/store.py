@@ -68,3 +68,8 @@ class Store:
     def get(self, usager_id: str) -> Usager | None:
         """The usager, or None."""
         return self._usagers.get(usager_id)
+
+    def all(self) -> list[Usager]:
+        """Every usager, in creation order."""
+        with self._lock:
+            return list(self._usagers.values())

@@ -88,6 +88,10 @@ class TokenIssuer(Simulator):
         """An access token for ``persona`` (valid, or the named invalid variant)."""
         raise NotImplementedError
 
+    def verify(self, token: str) -> Mapping[str, Any] | None:
+        """The claims of a token this issuer signed and that is still valid, else None."""
+        raise NotImplementedError
+
 
 SIMULATORS: Registry[type[Simulator]] = Registry("simulator")
 
