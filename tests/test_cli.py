@@ -22,7 +22,8 @@ def run_dir_of(report_dir: Path) -> Path:
 
 # Clock readings captured by scenarios (AuditEvent search bounds), loopback ports and per-run temporary folders.
 MOVING = [
-    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}(?::|%3A)\d{2}(?::|%3A)\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?"), "<horodatage>"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}(?::|%3A)\d{2}(?::|%3A)\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?"),
+     "<horodatage>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
     (re.compile(r"^\d{4,5}$"), "<port>"),
     (re.compile(r"/tmp/[\w.-]+"), "<dossier temporaire>"),
