@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -44,10 +45,15 @@ class StepResult(BaseModel):
     message: str | None = None
 
 
-def step_status(checks: list[CheckResult]) -> CheckStatus:
-    """Worst status among a step's checks (passed when it has none)."""
-    statuses = {c.status for c in checks}
+def worst_status(statuses: Iterable[CheckStatus]) -> CheckStatus:
+    """Worst of some statuses: failed, then error, then skipped; passed when there are none."""
+    seen = set(statuses)
     for status in (CheckStatus.FAILED, CheckStatus.ERROR, CheckStatus.SKIPPED):
-        if status in statuses:
+        if status in seen:
             return status
     return CheckStatus.PASSED
+
+
+def step_status(checks: list[CheckResult]) -> CheckStatus:
+    """Worst status among a step's checks (passed when it has none)."""
+    return worst_status(c.status for c in checks)

@@ -17,7 +17,7 @@ from conformance.checks import CheckContext, evaluate
 from conformance.core.exchange import Exchange
 from conformance.core.findings import CheckFailed, CheckSkipped, Finding
 from conformance.core.outcomes import CheckStatus
-from conformance.core.results import CheckResult, StepResult, step_status
+from conformance.core.results import CheckResult, StepResult, step_status, worst_status
 from conformance.engine.context import RunContext
 from conformance.engine.driver import driver_operations
 from conformance.engine.events import (
@@ -139,7 +139,7 @@ class Runner:
                     aborted = f"étape précédente « {step.id} » non aboutie : {result.message}"
             statuses.append(result.status)
             self.emit(StepFinished(scenario_id=scenario.id, result=result))
-        status = step_status([CheckResult(check="", status=s, requirements=[]) for s in statuses])
+        status = worst_status(statuses)
         self.emit(ScenarioFinished(scenario_id=scenario.id, status=status,
                                    duration_ms=(time.perf_counter() - started) * 1000))
         return status
