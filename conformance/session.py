@@ -32,7 +32,7 @@ from conformance.scenarios.habilitations import matrix_problems
 from conformance.scenarios.loader import Vocabulary, builtin_scenario_dir, catalogue_files, load_scenarios
 from conformance.scenarios.model import Scenario
 from conformance.scenarios.selection import select
-from conformance.simulators import SIMULATORS, TokenIssuer
+from conformance.simulators import SIMULATORS, Simulator, TokenIssuer
 from conformance.transport.client import TargetSettings, VendorClient
 from conformance.transport.loopback import LoopbackServer
 from conformance.validation.kits import CdaKit, set_active_kits
@@ -153,6 +153,10 @@ class RunOptions:
     run_id: str = field(default_factory=lambda: new_run_id())
 
 
+async def _stop_all(simulators: dict[str, Simulator]) -> None:
+    await asyncio.gather(*(sim.stop() for sim in simulators.values()))
+
+
 def new_run_id() -> str:
     """Sortable, unique run id."""
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
@@ -203,12 +207,13 @@ class Session:
 
         stack = self._stack = AsyncExitStack()
         try:
-            simulators = {}
+            simulators: dict[str, Simulator] = {}
+            # Stopped together: each server takes a fixed ~0.2 s to wind down, which adds up over a detection matrix.
+            stack.push_async_callback(_stop_all, simulators)
             for name, cls in SIMULATORS.items():
                 sim = cls()
                 sim.port = self.options.simulator_ports.get(name, 0)
                 await sim.start()
-                stack.push_async_callback(sim.stop)
                 simulators[name] = sim
             issuer = next((s for s in simulators.values() if isinstance(s, TokenIssuer)), None)
             for sim in simulators.values():

@@ -10,6 +10,7 @@ ContexteLPS / WS-Security headers (the simulator accepts and ignores any header)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,7 @@ class InsiSimulator(Simulator):
     async def stop(self) -> None:
         """Stop serving."""
         if self._server is not None:
-            self._server.stop()
+            await asyncio.to_thread(self._server.stop)
 
     def endpoints(self) -> dict[str, str]:
         """The URL the DUI's INSi client must call."""

@@ -16,6 +16,7 @@ variant: signed with a key the JWKS announces only from that moment, so a DUI th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -191,7 +192,7 @@ class PscSimulator(TokenIssuer):
     async def stop(self) -> None:
         """Stop serving."""
         if self._server is not None:
-            self._server.stop()
+            await asyncio.to_thread(self._server.stop)
             self._server = None
 
     @property
