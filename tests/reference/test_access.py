@@ -12,6 +12,7 @@ from conformance.core.resources import data_path
 from conformance.reference import create_app
 from conformance.reference.access_model import CATEGORY_SYSTEM, date_matches, date_range
 from conformance.simulators.psc import VARIANTS, PscSimulator
+from tests.support.simulators import started
 
 TRAITS = {"birth_name": "VERIFACCES", "first_given_name": "OCTAVIE", "given_names": "OCTAVIE", "birth_date":
           "1938-05-17", "sex": "F"}
@@ -21,12 +22,7 @@ AUTRE = "990000028"
 
 @pytest.fixture(scope="module")
 def psc():
-    loop = asyncio.new_event_loop()
-    sim = PscSimulator()
-    loop.run_until_complete(sim.start())
-    yield sim
-    loop.run_until_complete(sim.stop())
-    loop.close()
+    yield from started(PscSimulator())
 
 
 class Dui:

@@ -1,6 +1,5 @@
 """The Pro Santé Connect simulator: discovery, JWKS, the authorization-code flow, userinfo, and its bad tokens."""
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -13,6 +12,7 @@ import jwt
 import pytest
 
 from conformance.simulators.psc import CLIENT_ID, FOREIGN_ISSUER, VARIANTS, PscSimulator
+from tests.support.simulators import started
 
 
 def b64url(data: bytes) -> str:
@@ -27,12 +27,7 @@ def segment(token: str, index: int) -> dict:
 @pytest.fixture(scope="module")
 def served():
     """A started simulator and its JWKS, read over HTTP as a DUI would."""
-    loop = asyncio.new_event_loop()
-    sim = PscSimulator()
-    loop.run_until_complete(sim.start())
-    yield sim
-    loop.run_until_complete(sim.stop())
-    loop.close()
+    yield from started(PscSimulator())
 
 
 def get(url: str, **kwargs) -> httpx.Response:
