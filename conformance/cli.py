@@ -214,13 +214,15 @@ def faults(as_json: bool) -> None:
     """Lister les défauts nommés du DUI de référence et les exigences qu'ils cassent."""
     from conformance.reference import FAULTS
 
-    items = [{"name": f.name, "description": f.description, "requirements": list(f.requirements)}
-             for _, f in FAULTS.items()]
+    items = [{"name": f.name, "description": f.description, "requirements": list(f.requirements),
+              "verdict": str(f.verdict)} for _, f in FAULTS.items()]
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
     for item in items:
-        click.echo(f"{item['name']:32} {' '.join(item['requirements']):24} {item['description']}")
+        # Most faults make their requirements non conforme; say it only for those that leave them in error.
+        verdict = f" [{item['verdict']}]" if item["verdict"] != "non conforme" else ""
+        click.echo(f"{item['name']:32} {' '.join(item['requirements']):24} {item['description']}{verdict}")
 
 
 @main.command()

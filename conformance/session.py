@@ -253,12 +253,13 @@ class Session:
             client = VendorClient(settings)
             target = {"url": opts.target, "mode": "distant"}
         else:
-            from conformance.reference import create_app
+            from conformance.reference import FAULTS, create_app
 
             # The reference DUI is configured with the simulators' URLs, as a vendor configures its test instance.
             app = create_app(opts.faults, services)
             base = opts.settings or TargetSettings(base_url=IN_PROCESS_URL)
-            if opts.serve:
+            # A fault that lives in the connection (hang, cut, trickle) needs a real socket to exist at all.
+            if opts.serve or any(FAULTS[name].on_socket for name in opts.faults):
                 server = stack.enter_context(LoopbackServer(app))
                 settings = dataclasses.replace(base, base_url=server.url)
                 client = VendorClient(settings)

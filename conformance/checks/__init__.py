@@ -75,9 +75,13 @@ class CheckContext:
             try:
                 self._json = _parse_json(response.body, response.charset)
             except ValueError as exc:
+                # A page of markup under a JSON content type: say so, it is the usual lie (an error page).
+                markup = response.body.lstrip()[:1] == b"<"
+                why = (f"c'est du balisage (HTML ou XML) servi sous le type {response.media_type or 'absent'}"
+                       if markup else str(exc))
                 raise CheckFailed(Finding(
                     rule="json-invalide", location="corps de la réponse",
-                    message=f"Le corps de la réponse n'est pas un JSON valide : {exc}",
+                    message=f"Le corps de la réponse n'est pas un JSON valide : {why}",
                     expected="JSON valide", actual=excerpt(response.body),
                 )) from None
             self._json_loaded = True

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -34,6 +34,7 @@ from conformance.generation import STRATEGIES
 from conformance.scenarios.model import REQUEST_KINDS, Capture, Scenario, Step
 from conformance.scenarios.templating import TemplateError, render
 from conformance.simulators import TokenIssuer
+from conformance.transport.client import origin
 from conformance.validation.jsonpath import InvalidJsonPath, find
 from conformance.validation.xml import UnsafeXml, parse_xml
 
@@ -192,6 +193,10 @@ class Runner:
         check_ctx.exchange = exchange
         if exchange.error is not None:
             return self._transport_failed(scenario, step, exchange, result)
+        findings = _response_defects(exchange, self.ctx.client.settings.max_body_bytes) if step.kind != "http" else []
+        if findings:
+            result.checks.append(CheckResult(check="reponse", status=CheckStatus.FAILED,
+                                             requirements=list(scenario.requirements), findings=findings))
         return None
 
     def _credentials(self, scenario: Scenario, action: Mapping[str, Any]) -> dict[str, str]:
@@ -285,7 +290,7 @@ class Runner:
                 findings=[Finding(rule="rien-recu", check="reception", location=f"simulateur {sim.name}",
                                   expected=match or "un envoi", actual=None,
                                   message=f"Le simulateur {sim.name} n'a rien reçu de conforme au critère "
-                                          f"en {timeout:g} s")],
+                                          f"en {timeout:g} s" + "".join(f" ; {u}" for u in sim.unfinished()))],
             ))
             result.status, result.message = CheckStatus.FAILED, f"rien reçu par {sim.name}"
             return result
@@ -340,6 +345,33 @@ class Runner:
                 variables[capture.name] = value
                 result.captures[capture.name] = value
         return missing
+
+
+def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
+    """What is wrong with a response whatever the step expects: a body past the cap, a redirect."""
+    response = exchange.response
+    if response is None:
+        return []
+    findings = []
+    if response.truncated:
+        coding = response.header("content-encoding")
+        how = f" une fois décompressé ({coding})" if coding else ""
+        findings.append(Finding(
+            rule="reponse-trop-volumineuse", location="corps de la réponse", expected=f"au plus {cap} octets",
+            actual=f"plus de {cap} octets{how}",
+            message=f"Le corps de la réponse dépasse{how} la limite de {cap // (1024 * 1024)} Mio : la lecture a été "
+                    f"arrêtée et le corps tronqué"))
+    if 300 <= response.status < 400:
+        location = response.header("location")
+        target = urljoin(exchange.request.url, location) if location else None
+        elsewhere = target is not None and origin(target) != origin(exchange.request.url)
+        where = "vers un autre hôte" if elsewhere else "sur le DUI lui-même"
+        findings.append(Finding(
+            rule="redirection", location="statut et en-tête Location", expected="une réponse directe (2xx ou 4xx)",
+            actual=f"{response.status} → {location}",
+            message=f"Le DUI répond par une redirection {where} ({response.status} vers {location}) : elle n'est "
+                    "pas suivie et aucun jeton n'est transmis"))
+    return findings
 
 
 def _breaks_chain(step: Step, result: StepResult) -> bool:

@@ -13,11 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conformance.reference import access, base_api, cda, ins, mss, tddui
+from conformance.reference import access, base_api, cda, hostile, ins, mss, tddui
 from conformance.reference.base import Reference
 
 #: modules with ``register(app, ref)``, in route order
-THEMES: tuple[ModuleType, ...] = (base_api, ins, tddui, cda, mss, access)
+THEMES: tuple[ModuleType, ...] = (base_api, ins, tddui, cda, mss, access, hostile)
 
 
 def create_app(faults: Iterable[str] = (), services: Mapping[str, Mapping[str, str]] | None = None) -> FastAPI:

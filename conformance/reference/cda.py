@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from conformance.reference.base import Reference, json_body
 from conformance.reference.cda_documents import Rendering, Version, new_version, render
 from conformance.reference.faults import fault
+from conformance.reference.hostile import poisoned_cda
 
 CDA_MEDIA_TYPE = "application/hl7-cda+xml"
 DOCUMENT_TYPES = ("DLU", "TDDUI-CDA")
@@ -176,5 +177,7 @@ def _produce(ref: Reference, body: Any, versions: dict[tuple[str, str], Version]
         version = new_version(usager.id, kind, versions.get((usager.id, kind)))
         versions[(usager.id, kind)] = version
     document = render(usager, kind, version, how)
+    if kind == "TDDUI-CDA":
+        document = poisoned_cda(ref, document)
     charset = how.encoding.lower()
     return Response(document, 200, media_type=f"{CDA_MEDIA_TYPE}; charset={charset}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.core.outcomes import Verdict
 from conformance.core.registry import Registry
 
 
@@ -14,14 +15,19 @@ class Fault:
     name: str
     description: str
     requirements: tuple[str, ...]
+    #: what the requirements become: ``erreur`` when the defect leaves nothing to judge (no answer, cut connection)
+    verdict: Verdict = Verdict.NON_CONFORME
+    #: the defect lives in the connection itself (hang, trickle, reset): the reference is served on a real socket
+    on_socket: bool = False
 
 
 FAULTS: Registry[Fault] = Registry("fault")
 
 
-def fault(name: str, description: str, *requirements: str) -> str:
+def fault(name: str, description: str, *requirements: str, verdict: Verdict = Verdict.NON_CONFORME,
+          on_socket: bool = False) -> str:
     """Declare a fault; returns its name for use in the app's code."""
-    FAULTS.add(name, Fault(name, description, requirements))
+    FAULTS.add(name, Fault(name, description, requirements, verdict, on_socket))
     return name
 
 

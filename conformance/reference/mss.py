@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import smtplib
 import ssl
@@ -30,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from conformance.reference.base import Reference, json_body
 from conformance.reference.cda_documents import Rendering, Version, new_version, render
 from conformance.reference.faults import fault
+from conformance.reference.hostile import SMTP_DATA_NEVER_ENDS, poisoned_message
 from conformance.reference.mss_messages import (
     Composition,
     Inbound,
@@ -45,6 +47,8 @@ from conformance.reference.store import Usager
 
 DOCUMENT_TYPES = ("DLU", "TDDUI-CDA")
 SMTP_TIMEOUT = 15.0
+#: how long the stalled client of ``smtp-data-never-ends`` waits for the server to close the session
+STALL_LIMIT = 120.0
 MAX_INBOUND_BYTES = 20 * 1024 * 1024
 
 CLEARTEXT_FALLBACK = fault(
@@ -237,7 +241,7 @@ class SendFailed(Exception):
 
 
 def submit(operator: Operator, relay: tuple[str, int] | None, raw: bytes, recipients: list[str], *,
-           cleartext_fallback: bool, auth_login: bool) -> None:
+           cleartext_fallback: bool, auth_login: bool, stall_in_data: bool = False) -> None:
     """Submit one message (blocking): STARTTLS, AUTH PLAIN as the application mailbox, MAIL, RCPT, DATA."""
     host, port = relay or (operator.host, operator.port)
     try:
@@ -255,11 +259,27 @@ def submit(operator: Operator, relay: tuple[str, int] | None, raw: bytes, recipi
                 smtp.auth("LOGIN", smtp.auth_login, initial_response_ok=False)
             else:
                 smtp.auth("PLAIN", smtp.auth_plain)
+            if stall_in_data:
+                _stall_in_data(smtp, operator.mailbox, recipients, raw)
+                return
             refused = smtp.sendmail(operator.mailbox, recipients, raw)
             if refused:
                 raise SendFailed(f"destinataires refusés : {refused}")
     except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
         raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _stall_in_data(smtp: smtplib.SMTP, sender: str, recipients: list[str], raw: bytes) -> None:
+    """Begin DATA, send half the message, then wait for the server to give up (faute smtp-data-never-ends)."""
+    smtp.mail(sender)
+    for recipient in recipients:
+        smtp.rcpt(recipient)
+    smtp.putcmd("data")
+    smtp.getreply()
+    smtp.send(raw[: len(raw) // 2])
+    if smtp.sock is not None:
+        smtp.sock.settimeout(STALL_LIMIT)
+        smtp.sock.recv(1)  # returns when the server closes the session (or raises at the limit)
 
 
 @dataclass
@@ -293,14 +313,23 @@ class Messaging:
             self.versions[(usager.id, kind)] = version
         return render(usager, kind, version, Rendering(legal_signature=not self.ref.has(CDA_UNSIGNED)))
 
-    async def send(self, raw: bytes, recipients: list[str], relay: tuple[str, int] | None) -> None:
+    async def send(self, raw: bytes, recipients: list[str], relay: tuple[str, int] | None, *,
+                   stall: bool = False) -> None:
         """Submit to the operator without blocking the event loop."""
         operator = self.operator()
         if operator is None:
             raise SendFailed("opérateur MSSanté non configuré")
-        await asyncio.to_thread(submit, operator, relay, raw, recipients,
-                                cleartext_fallback=self.ref.has(CLEARTEXT_FALLBACK),
-                                auth_login=self.ref.has(AUTH_LOGIN))
+        options = {"cleartext_fallback": self.ref.has(CLEARTEXT_FALLBACK), "auth_login": self.ref.has(AUTH_LOGIN)}
+        if stall:
+            def stalled() -> None:
+                with contextlib.suppress(SendFailed):
+                    submit(operator, relay, raw, recipients, **options, stall_in_data=True)
+
+            # Reported sent at once while the SMTP client hangs in DATA, in a thread of its own: the executor's
+            # threads are waited for when the server stops.
+            threading.Thread(target=stalled, daemon=True).start()
+            return
+        await asyncio.to_thread(submit, operator, relay, raw, recipients, **options)
 
     def usagers(self) -> list[Usager]:
         """Every usager, oldest first."""
@@ -375,8 +404,9 @@ async def _send_document(messaging: Messaging, body: Any) -> Response:
     sender = operator.mailbox if operator is not None else ""
     message = document_message(header, document, sender=sender, to=to, to_patient=to_patient, reply=reply,
                                now=datetime.now(UTC), how=messaging.how)
+    raw = poisoned_message(ref, message) if to_patient else to_bytes(message)
     try:
-        await messaging.send(to_bytes(message), [to], relay)
+        await messaging.send(raw, [to], relay, stall=to_patient and ref.has(SMTP_DATA_NEVER_ENDS))
     except SendFailed as exc:
         return ref.error(502, "transient", f"envoi MSSanté impossible : {exc}")
     return JSONResponse({"message_id": message.get("Message-ID"), "from": sender, "to": to,

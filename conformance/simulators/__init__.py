@@ -73,6 +73,10 @@ class Simulator:
         """Where the DUI must send its traffic, by role."""
         return {}
 
+    def unfinished(self) -> list[str]:
+        """What the DUI began and has not finished (a message half sent), in French, to explain a wait in vain."""
+        return []
+
     def matches(self, item: Received, match: Mapping[str, Any]) -> bool:
         """True when every key of ``match`` equals the item's summary value."""
         return all(item.summary.get(key) == value for key, value in match.items())

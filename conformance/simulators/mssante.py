@@ -133,6 +133,8 @@ class SmtpSession:
     #: the token was only checked for form and expiry (no signature verifier configured)
     token_unverified: bool = False
     messages: int = 0
+    #: when the client's DATA began, while its message is not complete yet
+    data_since: float | None = None
     refusals: list[str] = field(default_factory=list)
     transcript: list[str] = field(default_factory=list)
 
@@ -255,6 +257,7 @@ class _Handler:
         record = _record(server)
         raw = envelope.original_content or b""
         record.messages += 1
+        record.data_since = None
         self.sim.deliver(SmtpMessage(raw, str(envelope.mail_from or ""), tuple(envelope.rcpt_tos), record))
         return "250 2.0.0 Ok: queued"
 
@@ -285,6 +288,8 @@ class _OperatorSmtp(SMTP):
             shown = (arg or "").split(" ", 1)[0] + (" [masqué]" if " " in (arg or "") else "") \
                 if command == "AUTH" else (arg or "")
             self.record.transcript.append(f"C: {command} {shown}".rstrip())
+            if command == "DATA":
+                self.record.data_since = time.monotonic()
             if command == "AUTH" and not self.record.tls and " " in (arg or ""):
                 self.record.secret_in_clear = True  # an initial response carries the secret itself
             if self._strict_tls and not self.record.tls and command not in self._BEFORE_TLS:
@@ -361,9 +366,11 @@ class _Loop:
             for server in self._servers:
                 server.close()
             for conn in connections:
-                if conn.transport is not None:
-                    conn.transport.close()
-            await asyncio.sleep(0)
+                # abort, not close: closing a TLS transport waits for the peer's close_notify, which a client stuck
+                # in DATA never sends, and the socket under it would outlive the loop
+                if isinstance(conn.transport, asyncio.Transport):
+                    conn.transport.abort()
+            await asyncio.sleep(0.01)
             current = asyncio.current_task()
             for task in asyncio.all_tasks():
                 if task is not current:
@@ -458,6 +465,14 @@ class MssanteOperator(Simulator):
             "credentials_file": str(self._folder / "credentials.json"),
         }
 
+    def unfinished(self) -> list[str]:
+        """Open sessions stuck in DATA: the client began a message and never ended it."""
+        now = time.monotonic()
+        with self._lock:
+            stuck = [c.record for c in self._open if c.record.data_since is not None]
+        return [f"la session SMTP de {r.peer} a commencé DATA il y a {now - r.data_since:.0f} s sans jamais terminer "
+                "le message (ligne « . » finale absente)" for r in stuck if r.data_since is not None]
+
     def track(self, conn: _OperatorSmtp, opened: bool) -> None:
         """Keep the open connections, so that stop can close them."""
         with self._lock:
@@ -486,6 +501,6 @@ class MssanteOperator(Simulator):
         """Record a finished session (accepted or refused) with its masked transcript."""
         if not record.transcript and not record.ehlo:
             return  # a bare connect-and-close (port probe): nothing to judge
-        fields = {k: v for k, v in asdict(record).items() if k != "started"}
+        fields = {k: v for k, v in asdict(record).items() if k not in ("started", "data_since")}
         payload = json.dumps(fields, ensure_ascii=False, indent=2).encode("utf-8")
         self.inbox.put(Received(record.summary(), payload, "application/json", record))

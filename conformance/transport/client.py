@@ -60,7 +60,7 @@ class VendorClient:
             follow_redirects=False, trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **settings.headers},
         )
-        self._origin = _origin(settings.base_url)
+        self._origin = origin(settings.base_url)
 
     async def aclose(self) -> None:
         """Close connections."""
@@ -97,7 +97,7 @@ class VendorClient:
             return Exchange(recorded, None, 0.0, error=f"URL ou en-tête de requête invalide ({exc}) : {url!r}")
         recorded = Request(method, str(request.url), list(request.headers.items()), content or b"")
         started = time.perf_counter()
-        if _origin(str(request.url)) != self._origin:
+        if origin(str(request.url)) != self._origin:
             # Credentials are configured for the target only; another host never sees them.
             return Exchange(recorded, None, 0.0, error=f"URL hors de la cible refusée : {request.url}")
         try:
@@ -214,7 +214,8 @@ def _ssl_context(settings: TargetSettings) -> ssl.SSLContext:
     return context
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url``: what decides whether a request stays on the target."""
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default

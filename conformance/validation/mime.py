@@ -25,6 +25,7 @@ from conformance.core.findings import Finding
 #: harness cap on one message; the notes give no operator figure, so this is the harness's own bound
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 MAX_PARTS = 200
+_BOUNDARY = re.compile(rb'(?i)\bboundary\s*=\s*("[^"\r\n]{1,200}"|[^\s;"]{1,200})')
 MAX_DEPTH = 8
 _UTF8 = {"utf-8", "utf8"}
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?[^?\s]*\?=")
@@ -149,11 +150,27 @@ def parse_message(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, max_parts: 
         return ParsedMessage(raw, None, findings=[Finding(
             rule="message-vide", location="message", expected="un message RFC 5322", actual=None,
             message="Le message est vide")])
+    parts = 1 + _delimiter_lines(raw)  # the message itself is a part, as in _walk
+    if parts > max_parts:
+        # Counted before parsing: the email package builds every part, ten thousand of them take seconds.
+        return ParsedMessage(raw, None, findings=[Finding(
+            rule="trop-de-parties", location="message", expected=f"au plus {max_parts} parties MIME",
+            actual=f"{parts} parties",
+            message=f"Le message compte {parts} parties MIME, au-delà de la limite de {max_parts} : non analysé")])
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     parsed = ParsedMessage(raw, message)
     _walk(parsed, message, max_parts, max_depth)
     return parsed
+
+
+def _delimiter_lines(raw: bytes) -> int:
+    """How many parts the message's boundary delimiter lines open, counted on the bytes."""
+    total = 0
+    for boundary in set(_BOUNDARY.findall(raw)):
+        line = b"--" + boundary.strip(b'"')
+        total += sum(1 for m in re.finditer(rb"(?m)^" + re.escape(line) + rb"[ \t]*\r?$", raw))
+    return total
 
 
 def _walk(parsed: ParsedMessage, root: Message, max_parts: int, max_depth: int) -> None:

@@ -37,9 +37,15 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        # libxml2 stops at 256 levels on its own (huge_tree off): that is the depth cap, not a syntax error.
-        reason = "profondeur" if "depth" in str(exc).lower() else "syntaxe"
-        raise UnsafeXml(f"XML mal formé : {exc}", reason) from None
+        # libxml2 stops at 256 levels on its own (huge_tree off): that is the depth cap, not a syntax error; it
+        # also refuses to expand entities past an amplification factor, even unresolved: an entity bomb.
+        text = str(exc).lower()
+        if "amplification" in text:
+            raise UnsafeXml(f"le document déclare des entités qui se démultiplient (bombe d'entités) : {exc}",
+                            "entite") from None
+        if "depth" in text:
+            raise UnsafeXml(f"imbrication de plus de {MAX_DEPTH} niveaux : document refusé", "profondeur") from None
+        raise UnsafeXml(f"XML mal formé : {exc}") from None
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None or tree.docinfo.system_url:
         raise UnsafeXml("le document déclare une DTD (entités externes ou internes interdites)", "dtd")

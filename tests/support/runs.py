@@ -5,6 +5,10 @@ from pathlib import Path
 
 from conformance.reporting.model import Report, ReportBuilder
 from conformance.session import RunOptions, Session, Suite
+from conformance.transport.client import TargetSettings
+
+#: short waits, so that a fault that hangs or trickles costs seconds; the base URL is replaced by the session's
+BOUNDED = TargetSettings(base_url="http://unused.invalid", read_timeout=5.0, total_timeout=8.0)
 
 
 def play(suite: Suite, run_dir: Path | None = None, **options) -> Report:

@@ -90,7 +90,13 @@ def test_part_count_and_depth_are_capped():
     assert len(parsed.parts) <= 7
     many = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(50)) + b"--b--\r\n"
     capped = mime.parse_message(simple(GOOD_HEAD + "Content-Type: multipart/mixed; boundary=b\n", many), max_parts=10)
-    assert "trop-de-parties" in rules(capped.findings) and len(capped.parts) == 10
+    # counted on the bytes, before the email package builds a single part
+    assert rules(capped.findings) == {"trop-de-parties"} and not capped.readable and capped.parts == []
+    assert "51 parties" in capped.findings[0].message
+    quoted = mime.parse_message(simple(GOOD_HEAD + 'Content-Type: multipart/mixed; boundary="b"\n', many), max_parts=50)
+    assert rules(quoted.findings) == {"trop-de-parties"}
+    within = mime.parse_message(simple(GOOD_HEAD + "Content-Type: multipart/mixed; boundary=b\n", many), max_parts=51)
+    assert "trop-de-parties" not in rules(within.findings) and len(within.parts) == 51
 
 
 def test_addresses_and_msg_ids():
