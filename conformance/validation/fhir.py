@@ -133,7 +133,7 @@ def _children(node: Any, step: str) -> Iterator[tuple[str, Any]]:
         if step in ("extension", "id") and node.element:
             yield from _items(step, node.element.get(step))
         return
-    if not isinstance(node, Mapping):
+    if not isinstance(node, dict):
         return
     if step.endswith("[x]"):
         prefix = step[:-3]
@@ -151,7 +151,7 @@ def _children(node: Any, step: str) -> Iterator[tuple[str, Any]]:
         item = values[index] if index < len(values) else None
         extra = companions[index] if index < len(companions) else None
         suffix = f"{step}[{index}]" if isinstance(value, list) or isinstance(companion, list) else step
-        yield suffix, _Primitive(item, extra if isinstance(extra, Mapping) else None)
+        yield suffix, _Primitive(item, extra if isinstance(extra, dict) else None)
 
 
 def _items(key: str, value: Any) -> Iterator[tuple[str, Any]]:
@@ -176,8 +176,8 @@ def select(node: Any, path: str, location: str) -> list[tuple[str, Any]]:
 def matches(value: Any, pattern: Any) -> bool:
     """True when ``value`` carries every part of ``pattern`` (FHIR pattern semantics, arrays by inclusion)."""
     value = _unwrap(value)
-    if isinstance(pattern, Mapping):
-        return isinstance(value, Mapping) and all(
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
             _field_matches(value.get(key), expected) for key, expected in pattern.items())
     if isinstance(pattern, list):
         items = value if isinstance(value, list) else [value]
@@ -210,9 +210,12 @@ _PYDANTIC_MESSAGES = {
 }
 
 
-def _structure_issues(resource: Any, location: str) -> list[Issue]:
-    """FHIR R4 structure of one resource: type, known elements, JSON types, formats, ele-1 and ext-1."""
-    if not isinstance(resource, Mapping):
+def _structure_issues(resource: Any, location: str, *, walk: bool = True) -> list[Issue]:
+    """FHIR R4 structure of one resource: type, known elements, JSON types, formats, ele-1 and ext-1.
+
+    ``walk`` False skips the ele-1 and ext-1 walks: a Bundle's walk has already covered its entries.
+    """
+    if not isinstance(resource, dict):
         return [Issue("ressource", STRUCTURE, location, "La ressource n'est pas un objet JSON",
                       "objet JSON", _short(resource))]
     resource_type = resource.get("resourceType")
@@ -222,15 +225,14 @@ def _structure_issues(resource: Any, location: str) -> list[Issue]:
         return [Issue("resourceType", STRUCTURE, f"{location}.resourceType",
                       f"Type de ressource « {resource_type} » inconnu de FHIR R4", "type de ressource FHIR",
                       resource_type)]
-    issues = list(_empty_elements(resource, location))
-    issues += _extension_issues(resource, location)
+    issues = [*_empty_elements(resource, location), *_extension_issues(resource, location)] if walk else []
     envelope: Any = resource
     nested: list[tuple[str, Any]] = []
     if resource_type == "Bundle" and isinstance(resource.get("entry"), list):
         # Entries' resources are validated one by one so a wrong resource type does not hide the others.
         envelope = {**resource, "entry": []}
         for index, entry in enumerate(resource["entry"]):
-            if isinstance(entry, Mapping) and "resource" in entry:
+            if isinstance(entry, dict) and "resource" in entry:
                 nested.append((f"{location}.entry[{index}].resource", entry["resource"]))
                 envelope["entry"].append({k: v for k, v in entry.items() if k != "resource"})
             else:
@@ -247,7 +249,7 @@ def _structure_issues(resource: Any, location: str) -> list[Issue]:
     except (TypeError, KeyError) as exc:
         issues.append(Issue("r4-structure", STRUCTURE, location, f"Structure FHIR R4 illisible : {exc}"))
     for where, item in nested:
-        issues += [i for i in _structure_issues(item, where) if i.rule not in ("ele-1", "ext-1")]
+        issues += _structure_issues(item, where, walk=False)
     return issues
 
 
@@ -256,7 +258,7 @@ def _empty_elements(node: Any, location: str) -> Iterator[Issue]:
     stack: list[tuple[Any, str]] = [(node, location)]
     while stack:
         value, where = stack.pop()
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             if not value:
                 yield Issue("ele-1", STRUCTURE, where, f"{where} est un élément vide (ele-1)", "valeur ou enfants",
                             "{}")
@@ -281,11 +283,11 @@ def _extension_issues(node: Any, location: str) -> Iterator[Issue]:
     stack: list[tuple[Any, str]] = [(node, location)]
     while stack:
         value, where = stack.pop()
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             for key, item in value.items():
                 if key in ("extension", "modifierExtension") and isinstance(item, list):
                     for i, ext in enumerate(item):
-                        if not isinstance(ext, Mapping):
+                        if not isinstance(ext, dict):
                             continue
                         has_value = any(k.startswith("value") for k in ext)
                         if has_value == bool(ext.get("extension")):
@@ -313,7 +315,7 @@ class BundleIndex:
         index = cls()
         for entry in _entries(bundle):
             resource = entry.get("resource")
-            if not isinstance(resource, Mapping):
+            if not isinstance(resource, dict):
                 continue
             if isinstance(entry.get("fullUrl"), str):
                 index.by_full_url[entry["fullUrl"]] = resource
@@ -344,7 +346,7 @@ def _base_of(full_url: str) -> str | None:
 
 def _entries(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     entries = bundle.get("entry")
-    return [e for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def _references(node: Any, location: str) -> Iterator[tuple[str, str]]:
@@ -352,7 +354,7 @@ def _references(node: Any, location: str) -> Iterator[tuple[str, str]]:
     stack: list[tuple[Any, str]] = [(node, location)]
     while stack:
         value, where = stack.pop()
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             if isinstance(value.get("reference"), str):
                 yield f"{where}.reference", value["reference"]
             stack.extend((item, f"{where}.{key}") for key, item in value.items() if key != "contained")
@@ -377,14 +379,14 @@ def _bundle_issues(bundle: Mapping[str, Any], index: BundleIndex) -> Iterator[Is
             seen.setdefault(full_url, i)
         resource = entry.get("resource")
         request = entry.get("request")
-        if isinstance(resource, Mapping) and isinstance(request, Mapping) and request.get("method") == "POST" \
+        if isinstance(resource, dict) and isinstance(request, dict) and request.get("method") == "POST" \
                 and request.get("url") != resource.get("resourceType"):
             yield Issue("request-url", ENTRIES, f"{where}.request.url",
                         f"{where}.request.url doit être le type de la ressource créée (POST [base]/"
                         f"{resource.get('resourceType')})", resource.get("resourceType"), request.get("url"))
-        if not isinstance(resource, Mapping):
+        if not isinstance(resource, dict):
             continue
-        contained = {f"#{c.get('id')}" for c in resource.get("contained", ()) if isinstance(c, Mapping)}
+        contained = {f"#{c.get('id')}" for c in resource.get("contained", ()) if isinstance(c, dict)}
         for loc, reference in _references(resource, f"{where}.resource"):
             if reference.startswith("#"):
                 if reference != "#" and reference not in contained:
@@ -405,7 +407,7 @@ def _resolve_function(inputs: list[Any]) -> list[Any]:
     index = _bundle_index.get()
     found = []
     for item in inputs:
-        reference = item.get("reference") if isinstance(item, Mapping) else item
+        reference = item.get("reference") if isinstance(item, dict) else item
         if not isinstance(reference, str):
             continue
         resource = index.resolve(reference) if index else None
@@ -459,7 +461,7 @@ class FhirValidator:
     def validate(self, resource: Any, profile: str | None = None) -> Report:
         """Validate a resource or Bundle; ``profile`` overrides the profiles it declares."""
         report = Report()
-        if not isinstance(resource, Mapping):
+        if not isinstance(resource, dict):
             report.issues.append(Issue("ressource", STRUCTURE, "$", "Le document n'est pas un objet JSON FHIR",
                                        "objet JSON", _short(resource)))
             return report
@@ -475,7 +477,7 @@ class FhirValidator:
                 report.issues += _bundle_issues(resource, index)
                 for i, entry in enumerate(_entries(resource)):
                     item = entry.get("resource")
-                    if isinstance(item, Mapping):
+                    if isinstance(item, dict):
                         where = f"Bundle.entry[{i}].resource"
                         urls = self._entry_profiles(item, bundle_profiles)
                         self._apply_all(item, where, urls, report, index, entry.get("fullUrl"))
@@ -487,7 +489,7 @@ class FhirValidator:
     def _profiles_for(self, resource: Mapping[str, Any], explicit: str | None) -> list[str]:
         if explicit:
             return [explicit]
-        declared = (resource.get("meta") or {}).get("profile") if isinstance(resource.get("meta"), Mapping) else None
+        declared = (resource.get("meta") or {}).get("profile") if isinstance(resource.get("meta"), dict) else None
         known = [u for u in declared if isinstance(u, str) and u in self.data.profiles] \
             if isinstance(declared, list) else []
         if known:
@@ -571,7 +573,7 @@ class FhirValidator:
             if rule.path.endswith("[x]") and suffix not in allowed:
                 issues.append(Issue("type", rule.group, where, f"{where} : type {suffix} non permis",
                                     sorted(allowed), suffix, profile=profile))
-        if rule.targets and isinstance(value, Mapping) and isinstance(value.get("reference"), str):
+        if rule.targets and isinstance(value, dict) and isinstance(value.get("reference"), str):
             target = ctx.target_type(value["reference"])
             if target is not None and target not in rule.targets:
                 issues.append(Issue("cible-reference", rule.group, where,
@@ -602,9 +604,9 @@ class FhirValidator:
             return None  # value set unknown to the data: nothing to check against, said in the README
         if isinstance(value, str):
             codings: list[Mapping[str, Any]] = [{"code": value}]
-        elif isinstance(value, Mapping) and "coding" in value:
-            codings = [c for c in value.get("coding") or () if isinstance(c, Mapping)]
-        elif isinstance(value, Mapping):
+        elif isinstance(value, dict) and "coding" in value:
+            codings = [c for c in value.get("coding") or () if isinstance(c, dict)]
+        elif isinstance(value, dict):
             codings = [value]
         else:
             return None
