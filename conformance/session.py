@@ -9,6 +9,7 @@ import importlib.metadata
 import pkgutil
 import secrets
 import signal
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from conformance.scenarios.selection import select
 from conformance.simulators import SIMULATORS, Simulator, TokenIssuer
 from conformance.transport.client import TargetSettings, VendorClient
 from conformance.transport.loopback import LoopbackServer
+from conformance.transport.tls import TestCa, issue_test_certificate
 from conformance.validation.kits import CdaKit, set_active_kits
 
 PLUGIN_GROUP = "dui_conformance"
@@ -254,14 +256,16 @@ class Session:
             target = {"url": opts.target, "mode": "distant"}
         else:
             from conformance.reference import FAULTS, create_app
+            from conformance.reference.hostile import certificate_names
 
             # The reference DUI is configured with the simulators' URLs, as a vendor configures its test instance.
             app = create_app(opts.faults, services)
             base = opts.settings or TargetSettings(base_url=IN_PROCESS_URL)
             # A fault that lives in the connection (hang, cut, trickle) needs a real socket to exist at all.
             if opts.serve or any(FAULTS[name].on_socket for name in opts.faults):
-                server = stack.enter_context(LoopbackServer(app))
-                settings = dataclasses.replace(base, base_url=server.url)
+                tls, verify = self._reference_tls(stack, certificate_names(app.state.reference))
+                server = stack.enter_context(LoopbackServer(app, tls=tls))
+                settings = dataclasses.replace(base, base_url=server.url, verify=verify or base.verify)
                 client = VendorClient(settings)
                 target = {"url": server.url, "mode": "référence sur boucle locale"}
             else:
@@ -270,6 +274,15 @@ class Session:
                 target = {"url": IN_PROCESS_URL, "mode": "référence en processus"}
         stack.push_async_callback(client.aclose)
         return client, target
+
+    def _reference_tls(self, stack: AsyncExitStack, names: tuple[str, ...]) -> tuple[TestCa | None, str | None]:
+        """A certificate for the reference DUI when it is to be served over TLS, and its CA file to trust."""
+        if not names:
+            return None, None
+        ca = issue_test_certificate("AC de test du DUI de référence", names)
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dui-conformance-ca-")))
+        (folder / "ca.pem").write_bytes(ca.ca_pem)
+        return ca, str(folder / "ca.pem")
 
     def _install_signals(self, runner: Runner) -> None:
         try:

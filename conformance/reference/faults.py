@@ -22,6 +22,8 @@ class Fault:
 
 
 FAULTS: Registry[Fault] = Registry("fault")
+#: in a fault's requirements: every requirement the run plays (the defect stops every exchange)
+EVERY_REQUIREMENT = "*"
 
 
 def fault(name: str, description: str, *requirements: str, verdict: Verdict = Verdict.NON_CONFORME,

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from conformance.core.outcomes import Verdict
 from conformance.reference.base import FHIR_JSON, Reference
-from conformance.reference.faults import fault
+from conformance.reference.faults import EVERY_REQUIREMENT, fault
 from conformance.reference.fhir import capability_statement
 from conformance.reference.mss_messages import XDM_NAME, to_bytes
 
@@ -124,11 +124,17 @@ SMTP_DATA_NEVER_ENDS = fault(
     "pourtant l'envoi réussi).",
     *_PATIENT_MAIL)
 
+TLS_WRONG_NAME = fault(
+    "tls-certificate-wrong-name",
+    "Le DUI est servi en HTTPS avec un certificat émis pour un autre nom (autre-hote.invalid) que celui de "
+    "son adresse.",
+    EVERY_REQUIREMENT, verdict=Verdict.ERREUR, on_socket=True)
+
 #: every hostile fault, for the test that runs them all
 HOSTILE = (METADATA_HANGS, METADATA_TRICKLES, METADATA_RESET, METADATA_HUGE, METADATA_ENDLESS, METADATA_GZIP_BOMB,
            METADATA_DEEP_JSON, METADATA_INVALID_UTF8, METADATA_LYING_TYPE, METADATA_REDIRECT_ELSEWHERE,
            METADATA_REDIRECT_LOOP, CDA_XXE, CDA_EXTERNAL_DTD, CDA_BILLION_LAUGHS, CDA_QUADRATIC_BLOWUP, CDA_DEEP_XML,
-           XDM_ZIP_BOMB, XDM_PATH_TRAVERSAL, MIME_10000_PARTS, SMTP_DATA_NEVER_ENDS)
+           XDM_ZIP_BOMB, XDM_PATH_TRAVERSAL, MIME_10000_PARTS, SMTP_DATA_NEVER_ENDS, TLS_WRONG_NAME)
 _CHUNK = 64 * 1024
 _log = logging.getLogger(__name__)
 
@@ -150,6 +156,11 @@ class _Cut(Exception):
 class _QuietCut(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], _Cut))
+
+
+def certificate_names(ref: Reference) -> tuple[str, ...]:
+    """The names the certificate the reference is served with must carry; none: served in plain HTTP."""
+    return ("autre-hote.invalid",) if ref.has(TLS_WRONG_NAME) else ()
 
 
 def register(app: FastAPI, ref: Reference) -> None:

@@ -35,18 +35,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conformance.simulators import Received, Simulator, simulator
+from conformance.transport.tls import TestCa, issue_test_certificate
 from conformance.validation.mime import MAX_MESSAGE_BYTES, addresses, msg_ids, parse_message
 
 #: the application mailbox (BAL applicative) the operator assigns to the DUI under test
@@ -70,48 +65,10 @@ class _QuietDeprecation(logging.Filter):
 logging.getLogger("mail.log").addFilter(_QuietDeprecation())
 
 
-@dataclass(frozen=True)
-class TestCa:
-    """A throw-away certificate authority and the server certificate it issued for 127.0.0.1 and localhost."""
-
-    ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
-
-
 @functools.cache
 def test_ca() -> TestCa:
-    """One test CA per process (RSA 2048, so ECDHE-RSA-AES-GCM suites of SC.MSS/CONF.03 apply), valid two days."""
-    now = datetime.now(UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dui-conformance"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, "AC de test de l'opérateur MSSanté simulé")])
-    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
-               .not_valid_after(now + timedelta(days=2))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                            key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                            key_cert_sign=True, crl_sign=True, encipher_only=False,
-                                            decipher_only=False), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-               .sign(ca_key, hashes.SHA256()))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return TestCa(
-        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()),
-    )
+    """One test CA per process for the operator, its certificate valid for 127.0.0.1 and localhost."""
+    return issue_test_certificate("AC de test de l'opérateur MSSanté simulé", ("localhost",), ("127.0.0.1",))
 
 
 @dataclass

@@ -20,6 +20,8 @@ USER_AGENT = "dui-conformance"
 #: the only codings the harness inflates itself (bounded); advertised explicitly so that installing brotli or
 #: zstandard never makes it ask for a coding it would not decode
 ACCEPT_ENCODING = "gzip, deflate"
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
+_NAME_MISMATCH = (62, 64)
 #: most bytes one inflate call may produce: what a compression bomb can cost beyond ``max_body_bytes``
 _INFLATE_STEP = 64 * 1024
 
@@ -232,6 +234,11 @@ def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"délai de réponse dépassé ({exc.request.url})"
     if _tls_failure(exc):
+        mismatch = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)
+                         and e.verify_code in _NAME_MISMATCH), None)
+        if mismatch is not None:
+            return (f"échec de la négociation TLS : le certificat présenté n'est pas émis pour "
+                    f"{exc.request.url.host} ({mismatch.verify_message}) ; connexion abandonnée, rien n'a été envoyé")
         return f"échec de la négociation TLS : {exc}"
     if isinstance(exc, httpx.ConnectError):
         return f"connexion impossible à la cible ({exc}) : le DUI est-il démarré et l'URL exacte ?"
