@@ -27,7 +27,14 @@ from lxml import etree
 from conformance.core.findings import Finding
 from conformance.core.outcomes import Severity
 from conformance.validation.cda import clinical_document
-from conformance.validation.schematron import Schematron, SchematronError, SvrlResult, cache_dir, sha256_file
+from conformance.validation.schematron import (
+    SaxonDocument,
+    Schematron,
+    SchematronError,
+    SvrlResult,
+    cache_dir,
+    sha256_file,
+)
 
 XSD = "infrastructure/cda/CDA_extended.xsd"
 STRUCMIN = "schematrons/profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch"
@@ -235,8 +242,10 @@ class CdaKit:
                         result.notes.append(f"aucun schématron de volet publié pour {NO_VOLET_SCHEMATRON[root]} "
                                             f"({root}) : seules la structuration minimale et la XSD s'appliquent")
         names += [s for s in schematrons if s not in names]
-        for name in names:
-            result.schematrons[name] = self.schematron(name).validate(document)
+        if names:
+            prepared = SaxonDocument(document)  # handed to Saxon once for all of them
+            for name in names:
+                result.schematrons[name] = self.schematron(name).validate(prepared)
         return result
 
 
