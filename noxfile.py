@@ -26,4 +26,4 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     session.install("-e", ".[test]")
-    session.run("python", "benchmarks/suite_time.py", *session.posargs)
+    session.run("python", "benchmarks/report.py", *session.posargs)
