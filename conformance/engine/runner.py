@@ -45,6 +45,9 @@ SHRINK_BUDGET = 4
 DEFAULT_WAIT = 30.0
 DEFAULT_MANUAL_WAIT = 600.0
 INTERRUPTED = "exécution interrompue avant cette étape"
+#: exchanges in a row without an answer after which the run stops sending to the target: a hung DUI costs minutes,
+#: not one timeout per scenario
+GIVE_UP_AFTER = 5
 
 
 class _Abort(Exception):
@@ -60,6 +63,9 @@ class Runner:
         self._stop = False
         self._started = time.perf_counter()
         self._current: asyncio.Task[Any] | None = None
+        #: exchanges in a row that got no answer; past GIVE_UP_AFTER, the target is taken for silent
+        self._failures = 0
+        self._silent: str | None = None
 
     def request_stop(self) -> None:
         """Stop at the next step boundary, cancelling a step that is waiting."""
@@ -188,11 +194,18 @@ class Runner:
             return await self._await(scenario, step, action, check_ctx, marks, result)
         if step.kind == "generate":
             return await self._generate(scenario, step, action, check_ctx.variables, result)
+        if self._silent is not None:
+            return self._transport_failed(scenario, step, self._silent, result)
         exchange = await self._send(step.kind, action, scenario)
         result.evidence.append(self.ctx.evidence.exchange(scenario.id, step.id, exchange))
         check_ctx.exchange = exchange
         if exchange.error is not None:
-            return self._transport_failed(scenario, step, exchange, result)
+            self._failures += 1
+            if self._failures >= GIVE_UP_AFTER:
+                self._silent = (f"la cible n'a répondu à aucun des {self._failures} derniers échanges (dernier échec : "
+                                f"{exchange.error}) : plus rien ne lui est envoyé pendant cette exécution")
+            return self._transport_failed(scenario, step, f"échec d'échange avec la cible : {exchange.error}", result)
+        self._failures = 0
         findings = _response_defects(exchange, self.ctx.client.settings.max_body_bytes) if step.kind != "http" else []
         if findings:
             result.checks.append(CheckResult(check="reponse", status=CheckStatus.FAILED,
@@ -265,8 +278,7 @@ class Runner:
         result.status = step_status(checks)
         return result
 
-    def _transport_failed(self, scenario: Scenario, step: Step, exchange: Exchange, result: StepResult) -> StepResult:
-        message = f"échec d'échange avec la cible : {exchange.error}"
+    def _transport_failed(self, scenario: Scenario, step: Step, message: str, result: StepResult) -> StepResult:
         result.checks.append(CheckResult(check="transport", status=CheckStatus.ERROR,
                                          requirements=list(scenario.requirements), message=message))
         result.checks += [CheckResult(check=c.name, status=CheckStatus.SKIPPED, requirements=list(c.requirements),

@@ -7,10 +7,12 @@ import pytest
 
 from conformance.checks import CHECKS, check
 from conformance.core.outcomes import CheckStatus, Verdict
+from conformance.engine.runner import GIVE_UP_AFTER
 from conformance.reporting.model import ReportBuilder
 from conformance.session import RunOptions, Session, Suite, load_suite
 from conformance.simulators import SIMULATORS, Received, Simulator, simulator
 from tests.support.runs import play
+from tests.support.servers import unused_port
 
 
 def suite_from(tmp_path: Path, text: str) -> Suite:
@@ -166,3 +168,34 @@ def test_generate_step_passes_on_the_reference(suite):
     (step,) = report.scenarios[0].step_results
     assert report.requirement("DUI-INS-20").verdict is Verdict.CONFORME
     assert step.message.startswith("25 exemple(s) générés")
+
+
+def test_a_silent_target_is_given_up_after_five_exchanges_in_a_row(tmp_path):
+    for n in range(1, 8):
+        (tmp_path / f"s{n}.yaml").write_text(
+            f"id: SCN-HTTP-9{n}\ntitle: Lecture {n}\nrequirements: [DUI-HTTP-02]\nsteps:\n"
+            f"  - id: lire\n    fhir: {{capabilities: true}}\n", encoding="utf-8")
+    target = f"http://127.0.0.1:{unused_port()}"
+    report = play(load_suite([tmp_path]), target=target)
+    steps = [step for scenario in report.scenarios for step in scenario.step_results]
+    assert [s.status for s in steps] == [CheckStatus.ERROR] * 7
+    assert all("connexion impossible" in s.message for s in steps[:GIVE_UP_AFTER])
+    assert all(s.evidence for s in steps[:GIVE_UP_AFTER])
+    given_up = steps[GIVE_UP_AFTER:]
+    assert all("n'a répondu à aucun des 5 derniers échanges" in s.message and "connexion impossible" in s.message
+               and not s.evidence for s in given_up)
+
+
+def test_an_answer_resets_the_count_of_silent_exchanges(tmp_path):
+    # Four failed reads, one answered request, four failed reads again: never five failures in a row.
+    steps = ["fhir: {capabilities: true}"] * 4 + [
+        'driver: {operation: create-usager, body: {traits: "${identities.martin-jean.traits}"}}'] + [
+        "fhir: {capabilities: true}"] * 4
+    for n, action in enumerate(steps, start=1):
+        (tmp_path / f"s{n}.yaml").write_text(
+            f"id: SCN-HTTP-9{n}\ntitle: Étape {n}\nrequirements: [DUI-HTTP-02]\nsteps:\n  - id: agir\n    {action}\n",
+            encoding="utf-8")
+    report = play(load_suite([tmp_path]), faults=("metadata-connection-reset",))
+    played = [step for scenario in report.scenarios for step in scenario.step_results]
+    assert [s.status for s in played] == [CheckStatus.ERROR] * 4 + [CheckStatus.PASSED] + [CheckStatus.ERROR] * 4
+    assert all(s.evidence and "derniers échanges" not in (s.message or "") for s in played)
