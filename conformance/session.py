@@ -159,6 +159,16 @@ async def _stop_all(simulators: dict[str, Simulator]) -> None:
     await asyncio.gather(*(sim.stop() for sim in simulators.values()))
 
 
+def _reference_tls(stack: AsyncExitStack, names: tuple[str, ...]) -> tuple[TestCa | None, str | None]:
+    """A certificate for the reference DUI when it is to be served over TLS, and its CA file to trust."""
+    if not names:
+        return None, None
+    ca = issue_test_certificate("AC de test du DUI de référence", names)
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dui-conformance-ca-")))
+    (folder / "ca.pem").write_bytes(ca.ca_pem)
+    return ca, str(folder / "ca.pem")
+
+
 def new_run_id() -> str:
     """Sortable, unique run id."""
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
@@ -263,7 +273,7 @@ class Session:
             base = opts.settings or TargetSettings(base_url=IN_PROCESS_URL)
             # A fault that lives in the connection (hang, cut, trickle) needs a real socket to exist at all.
             if opts.serve or any(FAULTS[name].on_socket for name in opts.faults):
-                tls, verify = self._reference_tls(stack, certificate_names(app.state.reference))
+                tls, verify = _reference_tls(stack, certificate_names(app.state.reference))
                 server = stack.enter_context(LoopbackServer(app, tls=tls))
                 settings = dataclasses.replace(base, base_url=server.url, verify=verify or base.verify)
                 client = VendorClient(settings)
@@ -274,15 +284,6 @@ class Session:
                 target = {"url": IN_PROCESS_URL, "mode": "référence en processus"}
         stack.push_async_callback(client.aclose)
         return client, target
-
-    def _reference_tls(self, stack: AsyncExitStack, names: tuple[str, ...]) -> tuple[TestCa | None, str | None]:
-        """A certificate for the reference DUI when it is to be served over TLS, and its CA file to trust."""
-        if not names:
-            return None, None
-        ca = issue_test_certificate("AC de test du DUI de référence", names)
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dui-conformance-ca-")))
-        (folder / "ca.pem").write_bytes(ca.ca_pem)
-        return ca, str(folder / "ca.pem")
 
     def _install_signals(self, runner: Runner) -> None:
         try:

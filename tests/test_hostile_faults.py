@@ -19,7 +19,7 @@ import pytest
 from conformance.core.outcomes import Verdict
 from conformance.reference import FAULTS
 from conformance.reference.faults import EVERY_REQUIREMENT
-from conformance.reference.hostile import HOSTILE
+from conformance.reference.hostile import HOSTILE, evasion_paths
 from tests.support.watch import FileWatch, Sentinel
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="inotify and /proc are Linux's")]
@@ -52,7 +52,6 @@ SAYS = {
 #: 200 MiB when a body is cut at the 20 MiB cap
 RSS_CEILING_MIB = 300
 CONFIG = "[timeouts]\nread = 2.0\ntotal = 4.0\n"
-EVASION = Path("/tmp/dui-conformance-evasion.txt")
 #: the CLI, writing at exit the peak resident memory of its own address space (VmHWM): the rusage of a child
 #: also counts what its parent (this test process) held when it forked
 MEASURED = """\
@@ -74,17 +73,19 @@ def test_every_hostile_kind_is_covered():
 
 
 @pytest.mark.parametrize("fault", HOSTILE)
-def test_hostile_fault_is_survived_and_reported(tmp_path, fault):
+def test_hostile_fault_is_survived_and_reported(tmp_path, monkeypatch, fault):
     declared = FAULTS[fault]
     themes = sorted({req.split("-")[1] for req in declared.requirements if req != EVERY_REQUIREMENT})
-    canary = tmp_path / "canari.txt"
     secret = f"CANARI-{secrets.token_hex(8)}"
+    # A name of its own: the path-traversal entries are named after it (and the secret must not be in a name)
+    canary = tmp_path / f"canari-{secrets.token_hex(4)}.txt"
     canary.write_text(secret, encoding="utf-8")
     config = tmp_path / "vendor.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    evasion_before = EVASION.exists()
     with Sentinel() as elsewhere, FileWatch(canary) as watch:
-        env = {**os.environ, "DUI_REFERENCE_CANARY_FILE": str(canary), "DUI_REFERENCE_ELSEWHERE": elsewhere.address}
+        monkeypatch.setenv("DUI_REFERENCE_CANARY_FILE", str(canary))
+        monkeypatch.setenv("DUI_REFERENCE_ELSEWHERE", elsewhere.address)
+        env = dict(os.environ)
         command = [sys.executable, "-c", MEASURED, "run", "--fault", fault, "--config", str(config), "--seed",
                    "1", "--no-interactive", "--report-dir", str(tmp_path / "reports"),
                    *(arg for theme in themes for arg in ("--theme", theme))]
@@ -108,8 +109,8 @@ def test_hostile_fault_is_survived_and_reported(tmp_path, fault):
     assert not touched, "le fichier canari a été ouvert"
     assert not any(secret.encode() in p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
     assert elsewhere.connections == [], "un autre hôte a été contacté"
-    assert evasion_before or not EVASION.exists()
-    assert not (tmp_path.parents[2] / "dui-conformance-evasion.txt").exists()
+    climbing, absolute = evasion_paths()
+    assert not (tmp_path / climbing).resolve().exists() and not Path(absolute).exists()
     assert peak_mib < RSS_CEILING_MIB
 
 

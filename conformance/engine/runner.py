@@ -206,6 +206,7 @@ class Runner:
                                 f"{exchange.error}) : plus rien ne lui est envoyé pendant cette exécution")
             return self._transport_failed(scenario, step, f"échec d'échange avec la cible : {exchange.error}", result)
         self._failures = 0
+        # A raw http step may be about a redirect or a big body itself: its own checks judge it.
         findings = _response_defects(exchange, self.ctx.client.settings.max_body_bytes) if step.kind != "http" else []
         if findings:
             result.checks.append(CheckResult(check="reponse", status=CheckStatus.FAILED,
@@ -369,8 +370,8 @@ def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
         coding = response.header("content-encoding")
         how = f" une fois décompressé ({coding})" if coding else ""
         findings.append(Finding(
-            rule="reponse-trop-volumineuse", location="corps de la réponse", expected=f"au plus {cap} octets",
-            actual=f"plus de {cap} octets{how}",
+            rule="reponse-trop-volumineuse", check="reponse", location="corps de la réponse",
+            expected=f"au plus {cap} octets", actual=f"plus de {cap} octets{how}",
             message=f"Le corps de la réponse dépasse{how} la limite de {cap // (1024 * 1024)} Mio : la lecture a été "
                     f"arrêtée et le corps tronqué"))
     if 300 <= response.status < 400:
@@ -379,8 +380,8 @@ def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
         elsewhere = target is not None and origin(target) != origin(exchange.request.url)
         where = "vers un autre hôte" if elsewhere else "sur le DUI lui-même"
         findings.append(Finding(
-            rule="redirection", location="statut et en-tête Location", expected="une réponse directe (2xx ou 4xx)",
-            actual=f"{response.status} → {location}",
+            rule="redirection", check="reponse", location="statut et en-tête Location",
+            expected="une réponse directe (2xx ou 4xx)", actual=f"{response.status} → {location}",
             message=f"Le DUI répond par une redirection {where} ({response.status} vers {location}) : elle n'est "
                     "pas suivie et aucun jeton n'est transmis"))
     return findings

@@ -16,7 +16,7 @@ import logging
 import os
 import zipfile
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from email.message import EmailMessage
 from typing import Any
 
@@ -136,12 +136,17 @@ HOSTILE = (METADATA_HANGS, METADATA_TRICKLES, METADATA_RESET, METADATA_HUGE, MET
            METADATA_REDIRECT_LOOP, CDA_XXE, CDA_EXTERNAL_DTD, CDA_BILLION_LAUGHS, CDA_QUADRATIC_BLOWUP, CDA_DEEP_XML,
            XDM_ZIP_BOMB, XDM_PATH_TRAVERSAL, MIME_10000_PARTS, SMTP_DATA_NEVER_ENDS, TLS_WRONG_NAME)
 _CHUNK = 64 * 1024
-_log = logging.getLogger(__name__)
 
 
 def canary_file() -> str:
     """The local file the XXE fault points at."""
     return os.environ.get("DUI_REFERENCE_CANARY_FILE", "/etc/hostname")
+
+
+def evasion_paths() -> tuple[str, str]:
+    """The entries of ``xdm-path-traversal``: one climbing out with ``../``, one absolute, named after the canary."""
+    written = f"{os.path.basename(canary_file())}.evasion"
+    return f"../../../{written}", f"{os.path.dirname(canary_file())}/{written}"
 
 
 def elsewhere() -> str:
@@ -154,8 +159,14 @@ class _Cut(Exception):
 
 
 class _QuietCut(logging.Filter):
+    """Keeps uvicorn from logging the deliberate cut as a server error (with its traceback)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], _Cut))
+
+
+#: one instance, added once however many apps are created (addFilter ignores an instance already there)
+_QUIET_CUT = _QuietCut()
 
 
 def certificate_names(ref: Reference) -> tuple[str, ...]:
@@ -170,7 +181,7 @@ def register(app: FastAPI, ref: Reference) -> None:
     behaviour = next((b for name, b in _METADATA_BEHAVIOURS.items() if ref.has(name)), None)
     if behaviour is not None:
         app.add_middleware(_Metadata, behaviour=behaviour)
-        logging.getLogger("uvicorn.error").addFilter(_QuietCut())
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_CUT)
 
 
 class _Metadata:
@@ -194,11 +205,13 @@ async def _disconnected(receive: Receive) -> None:
 
 
 async def _start(send: Send, status: int = 200, headers: dict[str, str] | None = None) -> None:
+    """Send the status line and headers."""
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
 
 
 async def _whole(send: Send, body: bytes, headers: dict[str, str], status: int = 200) -> None:
+    """Send a complete response with its Content-Length."""
     await _start(send, status, {**headers, "content-length": str(len(body))})
     await send({"type": "http.response.body", "body": body})
 
@@ -214,14 +227,16 @@ async def _hang(scope: Scope, receive: Receive, send: Send) -> None:
 async def _trickle(scope: Scope, receive: Receive, send: Send) -> None:
     body = _statement()
     gone = asyncio.ensure_future(_disconnected(receive))
-    await _start(send, 200, {"content-type": FHIR_JSON, "content-length": str(len(body))})
-    for i in range(len(body)):
-        await send({"type": "http.response.body", "body": body[i:i + 1], "more_body": True})
-        await asyncio.wait({gone}, timeout=1.0)
-        if gone.done():
-            return
-    gone.cancel()
-    await send({"type": "http.response.body", "body": b""})
+    try:
+        await _start(send, 200, {"content-type": FHIR_JSON, "content-length": str(len(body))})
+        for i in range(len(body)):
+            await send({"type": "http.response.body", "body": body[i:i + 1], "more_body": True})
+            await asyncio.wait({gone}, timeout=1.0)
+            if gone.done():
+                return
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        gone.cancel()
 
 
 async def _reset(scope: Scope, receive: Receive, send: Send) -> None:
@@ -231,7 +246,7 @@ async def _reset(scope: Scope, receive: Receive, send: Send) -> None:
     raise _Cut("connexion coupée volontairement (faute metadata-connection-reset)")
 
 
-async def _stream(receive: Receive, send: Send, headers: dict[str, str], chunks: Any) -> None:
+async def _stream(receive: Receive, send: Send, headers: dict[str, str], chunks: Iterable[bytes]) -> None:
     """Send ``chunks`` until they run out or the client goes away."""
     gone = asyncio.ensure_future(_disconnected(receive))
     await _start(send, 200, headers)
@@ -246,7 +261,8 @@ async def _stream(receive: Receive, send: Send, headers: dict[str, str], chunks:
         gone.cancel()
 
 
-def _padding(total: int | None) -> Any:
+def _padding(total: int | None) -> Iterator[bytes]:
+    """A CapabilityStatement padded to ``total`` bytes, or without end."""
     head = b'{"resourceType":"CapabilityStatement","status":"active","padding":"'
     yield head
     sent = len(head)
@@ -348,8 +364,8 @@ def poisoned_archive(ref: Reference, archive: bytes) -> bytes:
     elif ref.has(XDM_PATH_TRAVERSAL):
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as zipped:
-            zipped.writestr("../../../dui-conformance-evasion.txt", b"ecrit hors de l'archive")
-            zipped.writestr("/tmp/dui-conformance-evasion.txt", b"ecrit hors de l'archive")
+            for name in evasion_paths():
+                zipped.writestr(name, b"ecrit hors de l'archive")
     else:
         return archive
     with zipfile.ZipFile(io.BytesIO(archive)) as original, \

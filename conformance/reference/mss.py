@@ -47,7 +47,8 @@ from conformance.reference.store import Usager
 
 DOCUMENT_TYPES = ("DLU", "TDDUI-CDA")
 SMTP_TIMEOUT = 15.0
-#: how long the stalled client of ``smtp-data-never-ends`` waits for the server to close the session
+#: how long the stalled client of ``smtp-data-never-ends`` waits at most; the operator simulator closes an idle
+#: session after 30 s, a real operator after minutes
 STALL_LIMIT = 120.0
 MAX_INBOUND_BYTES = 20 * 1024 * 1024
 
@@ -270,7 +271,7 @@ def submit(operator: Operator, relay: tuple[str, int] | None, raw: bytes, recipi
 
 
 def _stall_in_data(smtp: smtplib.SMTP, sender: str, recipients: list[str], raw: bytes) -> None:
-    """Begin DATA, send half the message, then wait for the server to give up (faute smtp-data-never-ends)."""
+    """Begin DATA, send half the message, then wait for the server to give up (fault smtp-data-never-ends)."""
     smtp.mail(sender)
     for recipient in recipients:
         smtp.rcpt(recipient)

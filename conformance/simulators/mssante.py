@@ -214,7 +214,6 @@ class _Handler:
         record = _record(server)
         raw = envelope.original_content or b""
         record.messages += 1
-        record.data_since = None
         self.sim.deliver(SmtpMessage(raw, str(envelope.mail_from or ""), tuple(envelope.rcpt_tos), record))
         return "250 2.0.0 Ok: queued"
 
@@ -245,14 +244,20 @@ class _OperatorSmtp(SMTP):
             shown = (arg or "").split(" ", 1)[0] + (" [masqué]" if " " in (arg or "") else "") \
                 if command == "AUTH" else (arg or "")
             self.record.transcript.append(f"C: {command} {shown}".rstrip())
-            if command == "DATA":
-                self.record.data_since = time.monotonic()
             if command == "AUTH" and not self.record.tls and " " in (arg or ""):
                 self.record.secret_in_clear = True  # an initial response carries the secret itself
             if self._strict_tls and not self.record.tls and command not in self._BEFORE_TLS:
                 await self.push("530 5.7.0 Must issue a STARTTLS command first")
                 return
-            await method(arg)
+            if command != "DATA":
+                await method(arg)
+                return
+            # aiosmtpd reads the whole message inside the DATA command: while it runs, the client owes the end
+            self.record.data_since = time.monotonic()
+            try:
+                await method(arg)
+            finally:
+                self.record.data_since = None
 
         return call
 
@@ -426,9 +431,9 @@ class MssanteOperator(Simulator):
         """Open sessions stuck in DATA: the client began a message and never ended it."""
         now = time.monotonic()
         with self._lock:
-            stuck = [c.record for c in self._open if c.record.data_since is not None]
-        return [f"la session SMTP de {r.peer} a commencé DATA il y a {now - r.data_since:.0f} s sans jamais terminer "
-                "le message (ligne « . » finale absente)" for r in stuck if r.data_since is not None]
+            stuck = [(c.record.peer, c.record.data_since) for c in self._open]
+        return [f"la session SMTP de {peer} a commencé DATA il y a {now - since:.0f} s sans jamais terminer le "
+                "message (ligne « . » finale absente)" for peer, since in stuck if since is not None]
 
     def track(self, conn: _OperatorSmtp, opened: bool) -> None:
         """Keep the open connections, so that stop can close them."""

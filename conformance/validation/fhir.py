@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -120,7 +120,7 @@ class _Primitive:
     """A primitive value with its ``_name`` companion (id and extensions)."""
 
     value: Any
-    element: Mapping[str, Any] | None
+    element: dict[str, Any] | None
 
 
 def _unwrap(value: Any) -> Any:
@@ -306,11 +306,11 @@ def _extension_issues(node: Any, location: str) -> Iterator[Issue]:
 class BundleIndex:
     """The entries of a Bundle by fullUrl and by type/id, for reference resolution."""
 
-    by_full_url: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    by_type_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    by_full_url: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_type_id: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, bundle: Mapping[str, Any]) -> BundleIndex:
+    def of(cls, bundle: dict[str, Any]) -> BundleIndex:
         """Index the resources of ``bundle``."""
         index = cls()
         for entry in _entries(bundle):
@@ -323,7 +323,7 @@ class BundleIndex:
                 index.by_type_id[f"{resource.get('resourceType')}/{resource['id']}"] = resource
         return index
 
-    def resolve(self, reference: str, full_url: str | None = None) -> Mapping[str, Any] | None:
+    def resolve(self, reference: str, full_url: str | None = None) -> dict[str, Any] | None:
         """The resource a reference designates inside the Bundle (FHIR R4 bundle.html#references)."""
         if reference in self.by_full_url:
             return self.by_full_url[reference]
@@ -344,7 +344,7 @@ def _base_of(full_url: str) -> str | None:
     return full_url[: found.start()] if found else None
 
 
-def _entries(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     entries = bundle.get("entry")
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
@@ -362,7 +362,7 @@ def _references(node: Any, location: str) -> Iterator[tuple[str, str]]:
             stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
 
 
-def _bundle_issues(bundle: Mapping[str, Any], index: BundleIndex) -> Iterator[Issue]:
+def _bundle_issues(bundle: dict[str, Any], index: BundleIndex) -> Iterator[Issue]:
     seen: dict[str, int] = {}
     for i, entry in enumerate(_entries(bundle)):
         where = f"Bundle.entry[{i}]"
@@ -486,7 +486,7 @@ class FhirValidator:
         del report.issues[MAX_ISSUES:]
         return report
 
-    def _profiles_for(self, resource: Mapping[str, Any], explicit: str | None) -> list[str]:
+    def _profiles_for(self, resource: dict[str, Any], explicit: str | None) -> list[str]:
         if explicit:
             return [explicit]
         declared = (resource.get("meta") or {}).get("profile") if isinstance(resource.get("meta"), dict) else None
@@ -497,7 +497,7 @@ class FhirValidator:
         return [p.url for p in self.data.profiles.values()
                 if p.type == resource.get("resourceType") and p.url in self.data.defaults]
 
-    def _entry_profiles(self, resource: Mapping[str, Any], bundle_profiles: list[Profile]) -> list[str]:
+    def _entry_profiles(self, resource: dict[str, Any], bundle_profiles: list[Profile]) -> list[str]:
         declared = self._profiles_for(resource, None)
         if declared:
             return declared
@@ -509,7 +509,7 @@ class FhirValidator:
                     return [slice_.profile]
         return []
 
-    def _apply_all(self, resource: Mapping[str, Any], location: str, urls: list[str], report: Report,
+    def _apply_all(self, resource: dict[str, Any], location: str, urls: list[str], report: Report,
                    index: BundleIndex | None, full_url: Any = None) -> None:
         chain: list[Profile] = list(self.data.implicit_for(str(resource.get("resourceType"))))
         for url in urls:
@@ -603,7 +603,7 @@ class FhirValidator:
         if allowed is None:
             return None  # value set unknown to the data: nothing to check against, said in the README
         if isinstance(value, str):
-            codings: list[Mapping[str, Any]] = [{"code": value}]
+            codings: list[dict[str, Any]] = [{"code": value}]
         elif isinstance(value, dict) and "coding" in value:
             codings = [c for c in value.get("coding") or () if isinstance(c, dict)]
         elif isinstance(value, dict):
