@@ -186,12 +186,17 @@ def serve(kind: str, faults: tuple[str, ...], port: int, host: str) -> None:
     import uvicorn
 
     from conformance.reference import FAULTS, create_app
+    from conformance.reference.base import Reference
+    from conformance.reference.hostile import certificate_names
     from conformance.session import load_plugins
     from conformance.simulators import SIMULATORS
 
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         _fail(f"--fault : défaut inconnu {', '.join(unknown)}")
+    if certificate_names(Reference(faults, {})):
+        _fail("--fault : ce défaut tient au certificat TLS dont `run` sert le DUI de référence ; "
+              "il ne s'applique pas à `serve`")
     load_plugins()
     simulators = [cls() for _, cls in SIMULATORS.items()]
 

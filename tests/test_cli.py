@@ -195,6 +195,14 @@ def test_faults_lists_each_fault_with_its_requirements(cli):
     faults = json.loads(result.output)
     assert {f["name"] for f in faults} >= {"errors-as-html", "latin1-body"}
     assert all(f["description"] and f["requirements"] for f in faults)
+    verdicts = {f["name"]: f["verdict"] for f in faults}
+    assert verdicts["metadata-hangs"] == "erreur" and verdicts["latin1-body"] == "non conforme"
+
+
+def test_serve_refuses_a_fault_that_lives_in_how_run_serves_the_reference(cli):
+    result = cli.invoke(main, ["serve", "reference", "--fault", "tls-certificate-wrong-name", "--port", "9"])
+    assert result.exit_code == 4
+    assert "ne s'applique pas à `serve`" in result.stderr
 
 
 def test_requirements_coverage(cli, write):
