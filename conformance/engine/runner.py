@@ -372,7 +372,7 @@ def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
         findings.append(Finding(
             rule="reponse-trop-volumineuse", check="reponse", location="corps de la réponse",
             expected=f"au plus {cap} octets", actual=f"plus de {cap} octets{how}",
-            message=f"Le corps de la réponse dépasse{how} la limite de {cap // (1024 * 1024)} Mio : la lecture a été "
+            message=f"Le corps de la réponse dépasse{how} la limite de {_size(cap)} : la lecture a été "
                     f"arrêtée et le corps tronqué"))
     if 300 <= response.status < 400:
         location = response.header("location")
@@ -385,6 +385,11 @@ def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
             message=f"Le DUI répond par une redirection {where} ({response.status} vers {location}) : elle n'est "
                     "pas suivie et aucun jeton n'est transmis"))
     return findings
+
+
+def _size(count: int) -> str:
+    """A byte count as a reader says it."""
+    return f"{count / (1024 * 1024):g} Mio".replace(".", ",") if count >= 1024 * 1024 else f"{count} octets"
 
 
 def _breaks_chain(step: Step, result: StepResult) -> bool:

@@ -2,8 +2,9 @@
 
 The HTTP ones hit ``GET /fhir/metadata`` at the ASGI level, below FastAPI, so that they can hang, trickle or cut
 the connection. The XML ones poison the TDDUI-CDA export, the messaging ones the mail sent to an usager's mailbox
-(see ``cda.py`` and ``mss.py``). Where they point outside the DUI (a local file, another host), the place comes from
-``DUI_REFERENCE_CANARY_FILE`` and ``DUI_REFERENCE_ELSEWHERE`` so that a test can watch it.
+(see ``cda.py`` and ``mss.py``); the TLS one has ``run`` serve the reference over HTTPS with a certificate for
+another name (``certificate_names``). Where they point outside the DUI (a local file, another host), the place comes
+from ``DUI_REFERENCE_CANARY_FILE`` and ``DUI_REFERENCE_ELSEWHERE`` so that a test can watch it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ METADATA_ENDLESS = fault(
     *_METADATA, on_socket=True)
 METADATA_GZIP_BOMB = fault(
     "metadata-gzip-bomb",
-    "Le CapabilityStatement est une bombe gzip (Content-Encoding) : 1 Mo qui se décompresse en 256 Mo.",
+    "Le CapabilityStatement est une bombe gzip (Content-Encoding) : 255 Ko qui se décompressent en 256 Mo.",
     *_METADATA)
 METADATA_DEEP_JSON = fault(
     "metadata-deep-json",
