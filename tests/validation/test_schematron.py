@@ -5,6 +5,7 @@ import json
 import pytest
 
 from conformance.validation.schematron import (
+    RULES_PER_TEMPLATE,
     Schematron,
     SchematronError,
     _pattern_as_expression,
@@ -50,6 +51,17 @@ def test_first_matching_rule_of_a_pattern_wins(tmp_path):
         <pattern><rule context="h:a"><assert test="false()">autre motif</assert></rule></pattern>""")
     assert sorted((r.location, r.text) for r in found) == [
         ("/r/a[1]", "autre motif"), ("/r/a[1]", "premiere"), ("/r/a[2]", "autre motif"), ("/r/a[2]", "seconde")]
+
+
+def test_first_match_holds_across_the_runs_of_rules_of_a_long_pattern(tmp_path):
+    # Rules go by runs of RULES_PER_TEMPLATE into templates: the nodes already fired must cross from one to the next.
+    filler = "".join(f'<rule context="h:z{i}"><assert test="false()">z{i}</assert></rule>'
+                     for i in range(RULES_PER_TEMPLATE + 5))
+    found = results(tmp_path, f"""<pattern><rule context="h:a[@code='1']"><assert test="false()">premiere</assert>
+        </rule>{filler}<rule context="h:a"><assert test="false()">derniere</assert></rule>
+        <rule context="h:b"><assert test="false()">b</assert></rule></pattern>""")
+    assert sorted((r.location, r.text) for r in found) == [
+        ("/r/a[1]", "premiere"), ("/r/a[2]", "derniere"), ("/r/b", "b")]
 
 
 def test_abstract_rules_extend_and_lets_scope(tmp_path):
