@@ -192,10 +192,10 @@ class Runner:
             return await self._manual(scenario, step, action, result)
         if step.kind == "await":
             return await self._await(scenario, step, action, check_ctx, marks, result)
-        if step.kind == "generate":
-            return await self._generate(scenario, step, action, check_ctx.variables, result)
         if self._silent is not None:
             return self._transport_failed(scenario, step, self._silent, result)
+        if step.kind == "generate":
+            return await self._generate(scenario, step, action, check_ctx.variables, result)
         exchange = await self._send(step.kind, action, scenario)
         result.evidence.append(self.ctx.evidence.exchange(scenario.id, step.id, exchange))
         check_ctx.exchange = exchange
