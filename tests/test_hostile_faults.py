@@ -2,9 +2,11 @@
 
 For each: the run completes with a report; the requirements hit get the fault's verdict and a French sentence saying
 what happened; no traceback; the canary file the XXE points at is never opened; the other host the redirect and the
-external DTD point at is never contacted; no file is written outside the archive; peak memory stays under a ceiling.
+external DTD point at is never contacted, and the run's process connects to loopback only; no file is written
+outside the archive; peak memory stays under a ceiling.
 """
 
+import ast
 import json
 import os
 import secrets
@@ -52,12 +54,18 @@ SAYS = {
 #: 200 MiB when a body is cut at the 20 MiB cap
 RSS_CEILING_MIB = 300
 CONFIG = "[timeouts]\nread = 2.0\ntotal = 4.0\n"
-#: the CLI, writing at exit the peak resident memory of its own address space (VmHWM): the rusage of a child
-#: also counts what its parent (this test process) held when it forked
+#: the CLI, writing every address its process connects to (audit hook), and at exit the peak resident memory of
+#: its own address space (VmHWM: the rusage of a child also counts what this test process held when it forked)
 MEASURED = """\
 import atexit, re, sys
 from pathlib import Path
 from conformance.cli import main
+connects = open("connects.txt", "w")
+def audit(event, args):
+    if event == "socket.connect":
+        connects.write(repr(args[1]) + "\\n")
+        connects.flush()
+sys.addaudithook(audit)
 def peak():
     status = Path("/proc/self/status").read_text()
     Path("peak-kib.txt").write_text(re.search(r"VmHWM:\\s+(\\d+)", status).group(1))
@@ -109,6 +117,8 @@ def test_hostile_fault_is_survived_and_reported(tmp_path, monkeypatch, fault):
     assert not touched, "le fichier canari a été ouvert"
     assert not any(secret.encode() in p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
     assert elsewhere.connections == [], "un autre hôte a été contacté"
+    contacted = {ast.literal_eval(line)[0] for line in (tmp_path / "connects.txt").read_text().splitlines()}
+    assert contacted == {"127.0.0.1"}, contacted  # the reference and the simulators, nothing else
     climbing, absolute = evasion_paths()
     assert not (tmp_path / climbing).resolve().exists() and not Path(absolute).exists()
     assert peak_mib < RSS_CEILING_MIB
