@@ -48,6 +48,8 @@ INTERRUPTED = "exécution interrompue avant cette étape"
 #: exchanges in a row without an answer after which the run stops sending to the target: a hung DUI costs minutes,
 #: not one timeout per scenario
 GIVE_UP_AFTER = 5
+#: statuses that send the client elsewhere (not 304 Not Modified, the answer to a conditional read)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class _Abort(Exception):
@@ -374,7 +376,7 @@ def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
             expected=f"au plus {cap} octets", actual=f"plus de {cap} octets{how}",
             message=f"Le corps de la réponse dépasse{how} la limite de {_size(cap)} : la lecture a été "
                     f"arrêtée et le corps tronqué"))
-    if 300 <= response.status < 400:
+    if response.status in _REDIRECTS:
         location = response.header("location")
         target = urljoin(exchange.request.url, location) if location else None
         elsewhere = target is not None and origin(target) != origin(exchange.request.url)

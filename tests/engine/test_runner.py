@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from conformance.checks import CHECKS, check
+from conformance.core.exchange import Exchange, Request, Response
 from conformance.core.outcomes import CheckStatus, Verdict
-from conformance.engine.runner import GIVE_UP_AFTER
+from conformance.engine.runner import GIVE_UP_AFTER, _response_defects
 from conformance.reporting.model import ReportBuilder
 from conformance.session import RunOptions, Session, Suite, load_suite
 from conformance.simulators import SIMULATORS, Received, Simulator, simulator
@@ -199,3 +200,26 @@ def test_an_answer_resets_the_count_of_silent_exchanges(tmp_path):
     played = [step for scenario in report.scenarios for step in scenario.step_results]
     assert [s.status for s in played] == [CheckStatus.ERROR] * 4 + [CheckStatus.PASSED] + [CheckStatus.ERROR] * 4
     assert all(s.evidence and "derniers échanges" not in (s.message or "") for s in played)
+
+
+@pytest.mark.parametrize(("status", "location", "rules"), [
+    (302, "http://elsewhere.example/fhir/metadata", ["redirection"]),
+    (307, "/fhir/metadata", ["redirection"]),
+    (304, None, []),  # the answer to a conditional read, not a redirect
+    (200, None, []),
+])
+def test_redirects_are_findings_whatever_the_step_expects(status, location, rules):
+    headers = [("Location", location)] if location else []
+    exchange = Exchange(Request("GET", "http://dui.example/fhir/metadata"), Response(status, headers), 1.0)
+    findings = _response_defects(exchange, 1024)
+    assert [f.rule for f in findings] == rules
+    if status == 302:
+        assert "vers un autre hôte" in findings[0].message
+
+
+def test_a_body_cut_at_the_cap_is_a_finding():
+    exchange = Exchange(Request("GET", "http://dui.example/fhir/metadata"),
+                        Response(200, [("Content-Encoding", "gzip")], b"x" * 1024, truncated=True), 1.0)
+    [finding] = _response_defects(exchange, 1024)
+    assert finding.rule == "reponse-trop-volumineuse"
+    assert "une fois décompressé (gzip) la limite de 1024 octets" in finding.message
