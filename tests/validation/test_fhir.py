@@ -105,7 +105,7 @@ def test_nir_key(matricule, key):
 def test_nir_vectors_of_the_corpus():
     path = CORPUS / "nir-vectors.json"
     if not path.exists():
-        pytest.skip("corpus absent")
+        pytest.skip("official corpus absent on this machine (../shared/corpus/nir-vectors.json)")
     vectors = json.loads(path.read_text(encoding="utf-8"))
     assert all(nir_key(v) == int(v[13:]) for v in vectors["valid"])
     assert all(nir_key(v["value"]) != int(v["value"][13:]) for v in vectors["invalid"] if v["why"] == "wrong key")
@@ -236,7 +236,7 @@ def test_differential_rules_catch_defects(ig_validator, change, rule):
 def test_corpus_birth_order_structure_definition_is_read():
     folder = CORPUS / "ans-tddui-fhir"
     if not folder.is_dir():
-        pytest.skip("corpus absent")
+        pytest.skip("official corpus absent on this machine (../shared/corpus/ans-tddui-fhir)")
     profile = load_ig_dir(folder).profiles[TDDUI + "tddui-birth-order"]
     assert profile.type == "Extension"
     paths = {r.path: r for r in profile.rules}
