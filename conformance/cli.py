@@ -216,18 +216,21 @@ def serve(kind: str, faults: tuple[str, ...], port: int, host: str) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
 def faults(as_json: bool) -> None:
-    """Lister les défauts nommés du DUI de référence et les exigences qu'ils cassent."""
+    """Lister les défauts nommés du DUI de référence, les obligations qu'ils cassent, et ses variantes correctes."""
     from conformance.reference import FAULTS
 
-    items = [{"name": f.name, "description": f.description, "requirements": list(f.requirements),
-              "verdict": str(f.verdict)} for _, f in FAULTS.items()]
     if as_json:
+        items = [{"name": f.name, "description": f.description, "requirements": list(f.requirements),
+                  "obligations": list(f.obligations), "variant": f.variant, "verdict": str(f.verdict)}
+                 for _, f in FAULTS.items()]
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
-    for item in items:
-        # Most faults make their requirements non conforme; say it only for those that leave them in error.
-        verdict = f" [{item['verdict']}]" if item["verdict"] != "non conforme" else ""
-        click.echo(f"{item['name']:32} {' '.join(item['requirements']):24} {item['description']}{verdict}")
+    for _, f in FAULTS.items():
+        # Most faults make their requirements non conforme; say it only for those that leave them otherwise.
+        verdict = (" [variante correcte : tout reste conforme]" if f.variant
+                   else f" [{f.verdict}]" if str(f.verdict) != "non conforme" else "")
+        targets = " ".join(f.obligations or f.requirements)
+        click.echo(f"{f.name:32} {targets:24} {f.description}{verdict}")
 
 
 @main.command()
@@ -236,6 +239,7 @@ def faults(as_json: bool) -> None:
 @click.option("--suite", "suites", multiple=True, type=click.Path(exists=True, path_type=Path))
 def requirements(as_json: bool, coverage: bool, suites: tuple[Path, ...]) -> None:
     """Lister le catalogue d'exigences (et sa couverture par les scénarios)."""
+    from conformance.reference import FAULTS
     from conformance.requirements.coverage import coverage as compute
     from conformance.session import load_suite
 
@@ -243,26 +247,54 @@ def requirements(as_json: bool, coverage: bool, suites: tuple[Path, ...]) -> Non
         suite = load_suite(list(suites))
     except SourceErrors as exc:
         _source_errors(exc)
-    cov = compute(suite.catalogue, ((s.id, s.requirements) for s in suite.scenarios))
+    # Faults belong to the built-in reference DUI: only the built-in catalogue's obligations can be held to them.
+    builtin = not suites
+    cov = compute(suite.catalogue, ((s.id, s.requirements) for s in suite.scenarios),
+                  [(s.id, *b) for s in suite.scenarios for b in s.bindings()],
+                  {n: f.targets for n, f in FAULTS.items() if not f.variant} if builtin else None)
     if as_json:
         click.echo(json.dumps({
             "version": suite.catalogue.version,
             "requirements": [{"id": r.id, "theme": r.theme, "title": r.title, "level": r.level.value,
                               "criticality": r.criticality.value, "source": r.source, "uncertain": r.uncertain,
-                              "scenarios": cov.scenarios_by_requirement[r.id]} for r in suite.catalogue],
+                              "scenarios": cov.scenarios_by_requirement[r.id],
+                              "obligations": [{"id": o.id, "text": o.text, "checks": list(o.checks),
+                                               "checks_bound": cov.checks_by_obligation[o.id],
+                                               "faults": (cov.faults_by_obligation or {}).get(o.id)}
+                                              for o in r.obligations]} for r in suite.catalogue],
             "uncovered": cov.uncovered,
             "unknown": [{"scenario": s, "requirement": r} for s, r in cov.unknown],
+            "obligations_without_check": cov.obligations_without_check,
+            "obligations_without_fault": cov.obligations_without_fault,
+            "requirements_without_obligations": cov.without_obligations,
+            "unknown_fault_targets": [{"fault": f, "target": t} for f, t in cov.unknown_targets],
         }, ensure_ascii=False, indent=2))
     else:
         for req in suite.catalogue:
             scenarios = cov.scenarios_by_requirement[req.id]
             click.echo(f"{req.id:14} {req.level.value:13} {req.criticality.value:9} {req.title}"
                        + (f"  [{', '.join(scenarios)}]" if coverage else ""))
+            if coverage:
+                for ob in req.obligations:
+                    faults = (cov.faults_by_obligation or {}).get(ob.id)
+                    said = f"  défauts : {', '.join(faults) or 'aucun'}" if faults is not None else ""
+                    click.echo(f"  {ob.id:16} vérifications : {', '.join(cov.checks_by_obligation[ob.id]) or 'aucune'}"
+                               f"{said}")
     if coverage:
         for req_id in cov.uncovered:
             click.echo(f"{req_id} : aucun scénario ne prouve cette exigence", err=True)
         for scenario_id, req_id in cov.unknown:
             click.echo(f"{scenario_id} : exigence inconnue {req_id}", err=True)
+        for ob_id in cov.obligations_without_check:
+            listed = ", ".join(suite.catalogue.obligations[ob_id].checks)
+            click.echo(f"{ob_id} : aucune des vérifications de l'obligation ({listed}) n'est liée à son exigence "
+                       "dans un scénario", err=True)
+        for ob_id in cov.obligations_without_fault:
+            click.echo(f"{ob_id} : aucun défaut du DUI de référence ne casse cette obligation", err=True)
+        for name, target in cov.unknown_targets:
+            click.echo(f"défaut {name} : obligation ou exigence inconnue {target}", err=True)
+        for req_id in cov.without_obligations:
+            click.echo(f"{req_id} : énoncé pas encore décomposé en obligations (avertissement)", err=True)
         if not cov.complete:
             sys.exit(ExitCode.USAGE_ERROR)
 

@@ -31,7 +31,7 @@ from conformance.requirements.catalogue import Catalogue, load_catalogue
 from conformance.scenarios.habilitations import KEY as HABILITATIONS
 from conformance.scenarios.habilitations import matrix_problems
 from conformance.scenarios.loader import Vocabulary, builtin_scenario_dir, catalogue_files, load_scenarios
-from conformance.scenarios.model import Scenario
+from conformance.scenarios.model import ENGINE_CHECKS, Scenario
 from conformance.scenarios.selection import select
 from conformance.simulators import SIMULATORS, Simulator, TokenIssuer
 from conformance.transport.client import TargetSettings, VendorClient
@@ -132,6 +132,11 @@ def load_suite(paths: Sequence[Path] = (), fixture_overrides: Mapping[str, Path]
         personas=frozenset(fixtures.get("personas", {})), fixtures=fixtures,
         requirements=frozenset(r.id for r in catalogue), fixture_documents=documents,
     )
+    unknown = [SourceError(r.file, o.line, 1, f"obligation {o.id} : vérification inconnue « {name} »")
+               for r in catalogue for o in r.obligations for name in o.checks
+               if name not in vocabulary.checks and name not in ENGINE_CHECKS]
+    if unknown:
+        raise SourceErrors(unknown)
     return Suite(catalogue, load_scenarios(paths, vocabulary), fixtures, paths)
 
 

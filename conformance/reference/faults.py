@@ -10,15 +10,38 @@ from conformance.core.registry import Registry
 
 @dataclass(frozen=True)
 class Fault:
-    """A defect the reference DUI can be started with, and the requirements it must break."""
+    """A defect the reference DUI can be started with, and the obligations (or requirements) it must break.
+
+    A *variant* is the opposite: a correct but unusual behaviour, just inside a limit a text allows, under which
+    every requirement must stay conforme (its targets name the obligations it sits next to).
+    """
 
     name: str
     description: str
-    requirements: tuple[str, ...]
-    #: what the requirements become: ``erreur`` when the defect leaves nothing to judge (no answer, cut connection)
+    #: obligation ids (``DUI-CDA-06.a``) or requirement ids; ``*`` for every requirement in play
+    targets: tuple[str, ...]
+    #: what the requirements become: ``erreur`` when the defect leaves nothing to judge (no answer, cut connection),
+    #: ``conforme`` for a variant
     verdict: Verdict = Verdict.NON_CONFORME
     #: the defect lives in the connection itself (hang, trickle, reset): the reference is served on a real socket
     on_socket: bool = False
+
+    @property
+    def variant(self) -> bool:
+        """True for a correct behaviour that must move nothing."""
+        return self.verdict is Verdict.CONFORME
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """The requirements the fault must break (none for a variant)."""
+        if self.variant:
+            return ()
+        return tuple(dict.fromkeys(t.split(".", 1)[0] for t in self.targets))
+
+    @property
+    def obligations(self) -> tuple[str, ...]:
+        """The obligations it breaks (a fault) or sits next to (a variant)."""
+        return tuple(t for t in self.targets if "." in t)
 
 
 FAULTS: Registry[Fault] = Registry("fault")
@@ -26,10 +49,20 @@ FAULTS: Registry[Fault] = Registry("fault")
 EVERY_REQUIREMENT = "*"
 
 
-def fault(name: str, description: str, *requirements: str, verdict: Verdict = Verdict.NON_CONFORME,
+def fault(name: str, description: str, *targets: str, verdict: Verdict = Verdict.NON_CONFORME,
           on_socket: bool = False) -> str:
-    """Declare a fault; returns its name for use in the app's code."""
-    FAULTS.add(name, Fault(name, description, requirements, verdict, on_socket))
+    """Declare a fault breaking ``targets`` (obligation or requirement ids); returns its name for the app's code."""
+    if not targets or verdict is Verdict.CONFORME:
+        raise ValueError(f"fault {name}: a fault breaks at least one obligation (use variant() for a correct one)")
+    FAULTS.add(name, Fault(name, description, targets, verdict, on_socket))
+    return name
+
+
+def variant(name: str, description: str, *obligations: str, on_socket: bool = False) -> str:
+    """Declare a correct variant next to ``obligations``: it must leave every requirement conforme."""
+    if not obligations or not all("." in o for o in obligations):
+        raise ValueError(f"variant {name}: name the obligations whose limit it sits just inside")
+    FAULTS.add(name, Fault(name, description, obligations, Verdict.CONFORME, on_socket))
     return name
 
 

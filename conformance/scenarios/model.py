@@ -9,6 +9,9 @@ StepKind = Literal["driver", "fhir", "http", "await", "manual", "generate"]
 STEP_KINDS: tuple[StepKind, ...] = ("driver", "fhir", "http", "await", "manual", "generate")
 #: actions that send one request, alone or inside ``generate``
 REQUEST_KINDS: tuple[StepKind, ...] = ("driver", "fhir", "http")
+#: what the engine itself judges in a step, named like checks so that obligations can cite them: the wait of an
+#: ``await`` step, a value a step must capture, an assessor's attestation of a manual step
+ENGINE_CHECKS = frozenset({"reception", "capture", "attestation"})
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,16 @@ class Scenario:
     def theme(self) -> str:
         """The theme in the id (``SCN-<THEME>-NN``)."""
         return self.id.split("-")[1]
+
+    def bindings(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Every (step id, check name, requirements) the scenario can judge, the engine's own checks included."""
+        found = []
+        for step in self.steps:
+            if step.kind == "await":
+                found.append((step.id, "reception", self.requirements))
+            elif step.kind == "manual":
+                found.append((step.id, "attestation", self.requirements))
+            if step.captures:
+                found.append((step.id, "capture", self.requirements))
+            found += [(step.id, call.name, call.requirements) for call in step.checks]
+        return found
