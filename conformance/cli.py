@@ -15,7 +15,7 @@ from rich.console import Console
 
 from conformance import __version__
 from conformance.core.errors import ConfigError, SourceErrors, UsageError
-from conformance.core.outcomes import Verdict
+from conformance.core.outcomes import RunVerdict
 from conformance.engine.events import EventLog, RunFinished, read_events
 from conformance.reporting import write_reports
 from conformance.reporting.console import ConsoleProgress, print_summary
@@ -23,9 +23,9 @@ from conformance.reporting.model import Report, ReportBuilder
 
 
 class ExitCode(enum.IntEnum):
-    """Process status of ``dui-conformance``."""
+    """Process status of ``dui-conformance`` (the README's table)."""
 
-    #: every requirement in play is conforme (or a préconisation)
+    #: nothing tested failed: conforme, or incomplet without --require-complete (unmet PRECONISATIONs only warn)
     CONFORME = 0
     #: at least one EXIGENCE is non conforme
     NON_CONFORME = 1
@@ -35,16 +35,22 @@ class ExitCode(enum.IntEnum):
     HARNESS_ERROR = 3
     #: bad options, or invalid scenario, catalogue or configuration files
     USAGE_ERROR = 4
+    #: not one requirement was tested (as pytest's 5, "no tests collected")
+    NOTHING_TESTED = 5
+    #: --require-complete and EXIGENCEs of the catalogue were left untested, none failed
+    INCOMPLETE = 6
 
 
 def exit_code(report: Report) -> ExitCode:
-    """Map a report to the process status."""
+    """Map a report to the process status: a harness crash, then an interruption, then the run verdict."""
     if report.run.error:
         return ExitCode.HARNESS_ERROR
     if report.run.interrupted:
         return ExitCode.INTERRUPTED
-    return {Verdict.NON_CONFORME: ExitCode.NON_CONFORME, Verdict.ERREUR: ExitCode.HARNESS_ERROR}.get(
-        report.verdict, ExitCode.CONFORME)
+    if report.verdict is RunVerdict.INCOMPLET:
+        return ExitCode.INCOMPLETE if report.run.require_complete else ExitCode.CONFORME
+    return {RunVerdict.NON_CONFORME: ExitCode.NON_CONFORME, RunVerdict.ERREUR: ExitCode.HARNESS_ERROR,
+            RunVerdict.NON_TESTE: ExitCode.NOTHING_TESTED}.get(report.verdict, ExitCode.CONFORME)
 
 
 def _fail(message: str, code: ExitCode = ExitCode.USAGE_ERROR) -> NoReturn:
@@ -112,9 +118,12 @@ def _settle(future: asyncio.Future[str | None], value: str | None) -> None:
 @click.option("--redact", is_flag=True, help="Écrire aussi une copie pseudonymisée (INS, noms) dans RUN/partage.")
 @click.option("--cda-kit", "cda_kit", metavar="NOM|DOSSIER",
               help="Valider aussi les documents CDA avec un kit TestContenuCDA (enregistré ou dossier).")
+@click.option("--require-complete", is_flag=True,
+              help="Échouer (code 6) quand des EXIGENCEs du catalogue n'ont pas été testées (portes de CI).")
 def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], themes: tuple[str, ...],
         requirements: tuple[str, ...], suites: tuple[Path, ...], report_dir: Path, seed: int | None,
-        interactive: bool | None, serve: bool, lang: str, redact: bool, cda_kit: str | None) -> None:
+        interactive: bool | None, serve: bool, lang: str, redact: bool, cda_kit: str | None,
+        require_complete: bool) -> None:
     """Jouer les scénarios contre un DUI et écrire le rapport de conformité."""
     from conformance.config import VendorConfig, load_config
     from conformance.reference import FAULTS
@@ -142,7 +151,8 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
                              manual_operations=frozenset(config.manual.operations),
                              simulator_ports=dict(config.simulators),
                              prompt=_terminal_prompt(console) if interactive else None, lang=lang,
-                             cda_kits=(_open_cda_kit(cda_kit),) if cda_kit else ())
+                             cda_kits=(_open_cda_kit(cda_kit),) if cda_kit else (),
+                             require_complete=require_complete)
         run_dir = report_dir / options.run_id
         session = Session(suite, options, run_dir)
     except SourceErrors as exc:

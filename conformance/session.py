@@ -157,6 +157,8 @@ class RunOptions:
     lang: str = "fr"
     #: official CDA validation kits to validate documents with (``--cda-kit``); none by default
     cda_kits: tuple[CdaKit, ...] = ()
+    #: fail the run when EXIGENCEs of the catalogue are left untested (``--require-complete``)
+    require_complete: bool = False
     run_id: str = field(default_factory=lambda: new_run_id())
 
 
@@ -248,7 +250,7 @@ class Session:
             suite_version=self.suite.version, target=target, simulators=simulators, faults=self.options.faults,
             manual_operations=self.options.manual_operations, prompt=self.options.prompt, lang=self.options.lang,
             selection_args={"themes": list(self.options.themes), "requirements": list(self.options.requirements)},
-            kits=[kit.record() for kit in self.options.cda_kits],
+            kits=[kit.record() for kit in self.options.cda_kits], require_complete=self.options.require_complete,
         )
         # The checks of this run (same task) validate with these kits; other runs are not affected.
         set_active_kits(self.options.cda_kits)

@@ -16,6 +16,18 @@ class Verdict(enum.StrEnum):
     ERREUR = "erreur"
 
 
+class RunVerdict(enum.StrEnum):
+    """Verdict of a whole run: never a bare « conforme » when EXIGENCEs of the catalogue went untested."""
+
+    CONFORME = "conforme"
+    NON_CONFORME = "non conforme"
+    ERREUR = "erreur"
+    #: nothing failed, but EXIGENCEs of the catalogue were not tested (not selected, skipped, interrupted…)
+    INCOMPLET = "incomplet"
+    #: not one requirement was tested
+    NON_TESTE = "non testé"
+
+
 class CheckStatus(enum.StrEnum):
     """What happened to one check call."""
 

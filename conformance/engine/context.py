@@ -39,6 +39,8 @@ class RunContext:
     selection_args: dict[str, list[str]] = field(default_factory=dict)
     #: validation kits pinned for the run (name, path, sha256…), recorded in the report
     kits: list[dict[str, Any]] = field(default_factory=list)
+    #: recorded for the report: the run fails when EXIGENCEs are left untested
+    require_complete: bool = False
 
     @property
     def scenarios(self) -> list[Scenario]:

@@ -63,6 +63,8 @@ class RunStarted(_Event):
     simulators: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: validation kits pinned for the run (name, path, sha256 of the manifest, workarounds)
     kits: list[dict[str, Any]] = Field(default_factory=list)
+    #: the run fails when EXIGENCEs of the catalogue are left untested (``--require-complete``)
+    require_complete: bool = False
 
 
 class ScenarioStarted(_Event):

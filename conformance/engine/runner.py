@@ -94,7 +94,7 @@ class Runner:
                 for s in ctx.scenarios
             ],
             simulators={name: sim.endpoints() for name, sim in ctx.simulators.items()},
-            kits=ctx.kits,
+            kits=ctx.kits, require_complete=ctx.require_complete,
         )
 
     async def run(self) -> RunFinished:
@@ -117,6 +117,13 @@ class Runner:
                                interrupted=self._stop or error is not None, error=error)
         self.emit(finished)
         return finished
+
+    def skip_scenario(self, scenario: Scenario, reason: str) -> None:
+        """Record a selected scenario that will not be played: every step non testé, with the reason."""
+        self.emit(ScenarioStarted(scenario_id=scenario.id))
+        for step in scenario.steps:
+            self.emit(StepFinished(scenario_id=scenario.id, result=_skipped(step, scenario, reason)))
+        self.emit(ScenarioFinished(scenario_id=scenario.id, status=CheckStatus.SKIPPED, duration_ms=0.0))
 
     async def run_scenario(self, scenario: Scenario) -> CheckStatus:
         """Run one scenario's steps in order; a step that breaks the chain skips the rest."""

@@ -1,4 +1,8 @@
-"""``allure-results/``: one Allure result per scenario, requirement ids as labels and links, evidence attached."""
+"""``allure-results/``: one Allure result per scenario, requirement ids as labels and links, evidence attached.
+
+Statuses follow the exit code: a scenario that failed only for PRECONISATIONs is ``passed`` with the finding in its
+details and a tag, so no pipeline gate fails on it; ``environment.properties`` carries the run verdict and coverage.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from allure_commons.model2 import (
 
 from conformance.core.outcomes import CheckStatus
 from conformance.reporting import BaseReporter, reporter
-from conformance.reporting.model import Report, ScenarioReport
+from conformance.reporting.i18n import label, run_verdict_text
+from conformance.reporting.model import Report, ScenarioReport, VerdictScope
 
 _STATUS = {
     CheckStatus.PASSED: Status.PASSED,
@@ -46,8 +51,9 @@ class AllureReporter(BaseReporter):
         criticality = {r.id: r.criticality for r in report.requirements}
         sections = {t.theme: t.section for t in report.themes}
         start_ms = int(report.run.started_at * 1000)
+        scope = report.scope
         for scenario in report.scenarios:
-            result = self._result(scenario, run_dir, out, start_ms)
+            result = self._result(scenario, scope, run_dir, out, start_ms)
             result.labels += [Label("epic", "Référencement DUI"), Label("feature", sections.get(scenario.theme, "")),
                               Label("suite", scenario.theme), Label("framework", "dui-conformance")]
             severities = [criticality.get(r, "Mineure") for r in scenario.requirements]
@@ -56,21 +62,33 @@ class AllureReporter(BaseReporter):
             for req in scenario.requirements:
                 result.labels += [Label("story", req), Label("requirement", req)]
                 result.links.append(Link(type="requirement", url=f"../report.html#{req}", name=req))
+            if scenario.warning:
+                result.labels.append(Label("tag", label("verdict.warning", self.lang)))
             logger.report_result(result)  # type: ignore[no-untyped-call]
+        # Shown in the report's Environment panel: the verdict of the run, never a bare pass for a partial run.
+        (out / "environment.properties").write_text("".join(
+            f"{key}={_property(value)}\n" for key, value in (
+                ("dui-conformance.verdict", run_verdict_text(report.verdict, report.coverage, self.lang)),
+                ("dui-conformance.run", report.run.run_id),
+            )), encoding="ascii")
 
-    def _result(self, scenario: ScenarioReport, run_dir: Path, out: Path, start_ms: int) -> TestResult:
-        status = _STATUS[scenario.status] if scenario.finished and scenario.status else Status.SKIPPED
+    def _result(self, scenario: ScenarioReport, scope: VerdictScope, run_dir: Path, out: Path,
+                start_ms: int) -> TestResult:
+        status = _STATUS[scenario.outcome] if scenario.outcome else Status.SKIPPED
         result = TestResult(
             uuid=str(uuid.uuid4()), historyId=str(uuid.uuid5(_NAMESPACE, scenario.id)), testCaseId=scenario.id,
             name=f"{scenario.id} {scenario.title}", fullName=f"{scenario.file}::{scenario.id}", status=status,
             start=start_ms, stop=start_ms + int(scenario.duration_ms or 0),
         )
-        messages = []
+        messages: list[str] = []
+        warning = label("verdict.warning", self.lang)
         for step in scenario.step_results:
-            lines = [f.message for c in step.checks for f in c.findings] + [c.message for c in step.checks
-                                                                            if c.message]
-            messages += lines
-            item = TestStepResult(name=step.title, status=_STATUS[step.status],
+            lines = list(dict.fromkeys(
+                [f"{warning} — {f.message}" if scope.warned([c]) else f.message for c in step.checks
+                 for f in c.findings] + [c.message for c in step.checks if c.message]))
+            messages += [line for line in lines if line not in messages]
+            status = scope.status(step.checks) if step.checks else step.status
+            item = TestStepResult(name=step.title, status=_STATUS[status],
                                   statusDetails=StatusDetails(message="\n".join(lines)) if lines else None)
             for evidence in step.evidence:
                 source = run_dir / evidence.path
@@ -83,3 +101,14 @@ class AllureReporter(BaseReporter):
         if messages:
             result.statusDetails = StatusDetails(message="\n".join(messages))
         return result
+
+
+def _property(value: str) -> str:
+    """A value of a Java properties file (read as ISO-8859-1): backslashes, breaks and non-ASCII escaped."""
+    escaped = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "".join(c if ord(c) < 0x80 else _utf16_escapes(c) for c in escaped)
+
+
+def _utf16_escapes(char: str) -> str:
+    units = char.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}" for i in range(0, len(units), 2))

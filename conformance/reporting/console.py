@@ -7,12 +7,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from conformance.core.outcomes import Verdict
+from conformance.core.outcomes import RunVerdict, Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
-from conformance.reporting.i18n import label, verdict_label
+from conformance.reporting.i18n import label, run_verdict_text, verdict_label
 from conformance.reporting.model import Report
 
-_STYLE = {Verdict.CONFORME: "green", Verdict.NON_CONFORME: "red", Verdict.ERREUR: "yellow", Verdict.NON_TESTE: "dim"}
+_STYLE: dict[str, str] = {Verdict.CONFORME: "green", Verdict.NON_CONFORME: "red", Verdict.ERREUR: "yellow",
+                          Verdict.NON_TESTE: "dim", RunVerdict.INCOMPLET: "yellow"}
+
+#: requirement ids listed on one "non testé" line of the summary
+_LISTED = 8
 
 
 class ConsoleProgress:
@@ -59,16 +63,27 @@ def print_summary(report: Report, console: Console, run_dir: str | None, lang: s
     for theme in report.themes:
         table.add_row(theme.theme, theme.section, *(str(theme.counts[v.value]) for v in Verdict))
     console.print(table)
+    untested: dict[str, list[str]] = {}
     for req in report.requirements:
         if req.verdict in (Verdict.NON_CONFORME, Verdict.ERREUR):
             tag = label("verdict.warning", lang) if req.warning else verdict_label(req.verdict, lang)
             detail = req.findings[0].message if req.findings else (req.reason or "")
             line = f"[{_STYLE[req.verdict]}]{tag}[/] {req.id} {escape(req.title)} — {escape(detail)}"
             console.print(line, highlight=False)
+        elif req.verdict is Verdict.NON_TESTE and req.not_selected is None:
+            untested.setdefault(req.reason or "", []).append(req.id)
+    # Selected but not tested: why is what makes the run incomplete; one line per reason (an interrupted run has
+    # many requirements and one reason). The unselected are only counted, in the verdict line.
+    for reason, ids in untested.items():
+        shown = ", ".join(ids[:_LISTED]) + (f" (+{len(ids) - _LISTED})" if len(ids) > _LISTED else "")
+        console.print(f"[dim]{verdict_label(Verdict.NON_TESTE, lang)}[/] {shown} — {escape(reason)}", highlight=False)
     if report.run.interrupted:
         console.print(f"[yellow]{label('run.interrupted', lang)}[/]")
-    verdict = report.verdict
     colon = label("punct.colon", lang)
-    console.print(f"{label('report.verdict', lang)}{colon}[bold {_STYLE[verdict]}]{verdict_label(verdict, lang)}[/]")
+    text = escape(run_verdict_text(report.verdict, report.coverage, lang))
+    style = _STYLE[report.verdict]
+    console.print(f"{label('report.verdict', lang)}{colon}[bold {style}]{text}[/]", highlight=False)
+    if report.run.require_complete and not report.coverage.complete:
+        console.print(f"[yellow]{label('coverage.required', lang)}[/]", highlight=False)
     if run_dir:
         console.print(f"{label('console.report_written', lang)}{colon}{escape(run_dir)}", highlight=False)

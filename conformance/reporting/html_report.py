@@ -17,13 +17,14 @@ from urllib.parse import quote
 import jinja2
 
 from conformance.core.outcomes import CheckStatus, Severity, Verdict
-from conformance.core.results import EvidenceRef
+from conformance.core.results import EvidenceRef, StepResult
 from conformance.reporting import BaseReporter, reporter
 from conformance.reporting.i18n import (
     format_duration,
     format_timestamp,
     label,
     resolve_lang,
+    run_verdict_text,
     severity_label,
     status_label,
     verdict_key,
@@ -36,7 +37,7 @@ CLIP = 2000
 #: requirement states whose details are expanded: the assessor must see them without clicking
 OPEN_STATES = frozenset({"non_conforme", "erreur", "warning"})
 #: scenario states expanded for the same reason
-OPEN_SCENARIO_STATES = frozenset({"failed", "error", "interrupted"})
+OPEN_SCENARIO_STATES = frozenset({"failed", "error", "interrupted", "warning"})
 
 # Characters that can hide or reorder text (bidi overrides, as in "Trojan Source"), break the HTML parser (C0
 # controls) or the UTF-8 encoding (lone surrogates): shown as visible code points instead.
@@ -116,8 +117,9 @@ def requirement_state(req: RequirementReport) -> str:
 
 
 def _scenario_state(scenario: ScenarioReport) -> str:
-    if scenario.status is not None:
-        return scenario.status.value
+    if scenario.outcome is not None:
+        # A scenario that failed only for PRECONISATIONs shows as the requirements do: a warning, not a failure.
+        return "warning" if scenario.warning and scenario.outcome is CheckStatus.PASSED else scenario.outcome.value
     return "interrupted" if scenario.step_results else "not_run"
 
 
@@ -184,14 +186,25 @@ def render_html(report: Report, lang: str = "fr") -> str:
 
     def scenario_badge(scenario: ScenarioReport) -> Badge:
         state = _scenario_state(scenario)
-        if scenario.status is None:
+        if state == "warning":
+            return Badge(state, label("verdict.warning", lang))
+        if scenario.outcome is None:
             return Badge(state, label(f"scenario.{state}", lang))
-        return Badge(state, status_label(scenario.status, lang))
+        return Badge(state, status_label(scenario.outcome, lang))
+
+    scope = report.scope
+
+    def step_badge(step: StepResult) -> Badge:
+        status = scope.status(step.checks) if step.checks else step.status
+        if status is CheckStatus.PASSED and scope.warned(step.checks):
+            return Badge("warning", label("verdict.warning", lang))
+        return Badge(status.value, status_label(status, lang))
 
     helpers: dict[str, Callable[..., Any]] = {
         "t": t,
         "requirement_badge": requirement_badge,
         "scenario_badge": scenario_badge,
+        "step_badge": step_badge,
         "verdict_badge": lambda v: Badge(verdict_state(v), label(verdict_key(v), lang)),
         "status_badge": lambda s: Badge(CheckStatus(s).value, status_label(s, lang)),
         "severity": lambda s: severity_label(Severity(s), lang),
@@ -200,6 +213,7 @@ def render_html(report: Report, lang: str = "fr") -> str:
     }
     return page.template.render(
         lang=lang, csp=page.csp, report=report, run=report.run, verdicts=list(Verdict), groups=_groups(report),
+        verdict_text=run_verdict_text(report.verdict, report.coverage, lang),
         proofs=_proofs(report), warnings=sum(r.warning for r in report.requirements), open_states=OPEN_STATES,
         open_scenario_states=OPEN_SCENARIO_STATES, **helpers,
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conformance.core.outcomes import CheckStatus, Severity, Verdict
+from conformance.core.outcomes import CheckStatus, RunVerdict, Severity, Verdict
+from conformance.reporting.model import Coverage
 
 DEFAULT_LANG = "fr"
 
@@ -84,11 +85,24 @@ LABELS: dict[str, dict[str, str]] = {
         "console.simulator": "Simulateur",
         "value.none": "—",
         "punct.colon": f"{_NBSP}: ",
+        "punct.semicolon": f"{_NBSP}; ",
         "verdict.conforme": "conforme",
         "verdict.non_conforme": "non conforme",
         "verdict.non_teste": "non testé",
         "verdict.erreur": "erreur",
         "verdict.warning": "préconisation non respectée",
+        "verdict.incomplet": "incomplet",
+        "coverage.title": "Couverture",
+        "coverage.tested.none": "aucune exigence testée sur {total}",
+        "coverage.tested.one": "{n} exigence testée sur {total}",
+        "coverage.tested.many": "{n} exigences testées sur {total}",
+        "coverage.untested.one": "{n} EXIGENCE non testée",
+        "coverage.untested.many": "{n} EXIGENCEs non testées",
+        "coverage.no_failure": "aucune EXIGENCE non conforme",
+        "coverage.untested_list": "EXIGENCEs non testées",
+        "coverage.required": f"Couverture complète exigée (--require-complete){_NBSP}: exécution en échec",
+        "finding.project_reading": "lecture du projet",
+        "finding.project_reading.help": "Règle écrite par le projet : aucune source citée ne l’exige telle quelle",
         "status.passed": "réussi",
         "status.failed": "échoué",
         "status.error": "erreur",
@@ -168,11 +182,24 @@ LABELS: dict[str, dict[str, str]] = {
         "console.simulator": "Simulator",
         "value.none": "—",
         "punct.colon": ": ",
+        "punct.semicolon": "; ",
         "verdict.conforme": "conformant",
         "verdict.non_conforme": "non-conformant",
         "verdict.non_teste": "not tested",
         "verdict.erreur": "error",
         "verdict.warning": "recommendation not met",
+        "verdict.incomplet": "incomplete",
+        "coverage.title": "Coverage",
+        "coverage.tested.none": "none of {total} requirements tested",
+        "coverage.tested.one": "{n} of {total} requirements tested",
+        "coverage.tested.many": "{n} of {total} requirements tested",
+        "coverage.untested.one": "{n} EXIGENCE not tested",
+        "coverage.untested.many": "{n} EXIGENCEs not tested",
+        "coverage.no_failure": "no EXIGENCE non-conformant",
+        "coverage.untested_list": "EXIGENCEs not tested",
+        "coverage.required": "Complete coverage required (--require-complete): the run fails",
+        "finding.project_reading": "project's reading",
+        "finding.project_reading.help": "A rule written by the project: no cited source demands it as such",
         "status.passed": "passed",
         "status.failed": "failed",
         "status.error": "error",
@@ -197,14 +224,30 @@ def label(key: str, lang: str = DEFAULT_LANG) -> str:
     return LABELS[resolve_lang(lang)][key]
 
 
-def verdict_key(verdict: Verdict | str) -> str:
-    """The label key of a verdict, e.g. ``verdict.non_teste``."""
-    return f"verdict.{Verdict(verdict).name.lower()}"
+def verdict_key(verdict: Verdict | RunVerdict | str) -> str:
+    """The label key of a requirement or run verdict, e.g. ``verdict.non_teste``."""
+    return f"verdict.{RunVerdict(verdict).name.lower()}"
 
 
-def verdict_label(verdict: Verdict | str, lang: str = DEFAULT_LANG) -> str:
-    """A requirement verdict in words (``"non conforme"``, ``"non-conformant"``)."""
+def verdict_label(verdict: Verdict | RunVerdict | str, lang: str = DEFAULT_LANG) -> str:
+    """A requirement or run verdict in words (``"non conforme"``, ``"non-conformant"``)."""
     return label(verdict_key(verdict), lang)
+
+
+def _counted(key: str, n: int, lang: str, **values: int) -> str:
+    form = "none" if n == 0 else "one" if n == 1 else "many"
+    return label(f"{key}.{form}", lang).format(n=n, **values)
+
+
+def run_verdict_text(verdict: RunVerdict | str, coverage: Coverage, lang: str = DEFAULT_LANG) -> str:
+    """The run verdict with what it covered, e.g. ``incomplet (8 exigences testées sur 119, …)``."""
+    detail = _counted("coverage.tested", coverage.tested, lang, total=coverage.requirements)
+    if verdict == RunVerdict.INCOMPLET:
+        detail += ", " + label("coverage.no_failure", lang)
+    if coverage.untested_exigences and coverage.tested:
+        detail += label("punct.semicolon", lang) + _counted("coverage.untested", len(coverage.untested_exigences),
+                                                            lang)
+    return f"{verdict_label(verdict, lang)} ({detail})"
 
 
 def status_label(status: CheckStatus | str, lang: str = DEFAULT_LANG) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from conformance.core.outcomes import CheckStatus, Severity, Verdict
+from conformance.core.outcomes import CheckStatus, RunVerdict, Severity, Verdict
 from conformance.core.results import CheckResult, EvidenceRef, StepResult
 from conformance.reporting import REPORTERS
 from conformance.reporting.html_report import CLIP, HtmlReporter, clip, evidence_href, render_html, shown
@@ -30,6 +30,7 @@ from conformance.reporting.model import (
     RunInfo,
     ScenarioReport,
     ThemeSummary,
+    coverage,
 )
 
 HOSTILE = "<script>alert(1)</script>"
@@ -93,7 +94,7 @@ def make_report(**run: Any) -> Report:
     }
     run_fields.update(run)
     return Report(
-        run=RunInfo(**run_fields), verdict=Verdict.NON_CONFORME,
+        run=RunInfo(**run_fields), verdict=RunVerdict.NON_CONFORME, coverage=coverage(requirements),
         summary={"conforme": 1, "non conforme": 2, "non testé": 1, "erreur": 1},
         themes=[
             ThemeSummary(theme="HTTP", section="Transport",
