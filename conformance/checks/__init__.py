@@ -17,6 +17,11 @@ from conformance.scenarios.loader import CheckSignature
 
 CheckFunction: TypeAlias = Callable[..., Iterable[Finding] | None]
 CHECKS: Registry[CheckFunction] = Registry("check")
+#: where a finding about the HTTP status points: the runner tells these (the status was judged) from findings about
+#: a body that a refusal did not carry
+STATUS_LOCATION = "statut HTTP"
+#: longest part of a DUI's error diagnostics quoted in a sentence
+DIAGNOSTICS_CLIP = 300
 
 
 def check(fn: CheckFunction) -> CheckFunction:
@@ -120,6 +125,30 @@ def evaluate(name: str, args: Mapping[str, Any], ctx: CheckContext, requirements
                        findings=findings)
 
 
+def answer_of(response: Response) -> str:
+    """The DUI's error answer in words: its status, and the diagnostics of its OperationOutcome when it sent one."""
+    try:
+        body = _parse_json(response.body, response.charset)
+    except ValueError:
+        body = None
+    issues = body.get("issue") if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+    if isinstance(issues, list):
+        said = [_issue_text(issue) for issue in issues if isinstance(issue, dict)]
+        text = " ; ".join(dict.fromkeys(s for s in said if s))
+        if len(text) > DIAGNOSTICS_CLIP:
+            text = text[:DIAGNOSTICS_CLIP] + "…"
+        return f"statut HTTP {response.status}, OperationOutcome : « {text or 'sans diagnostic'} »"
+    if not response.body:
+        return f"statut HTTP {response.status}, corps vide"
+    return f"statut HTTP {response.status}, sans OperationOutcome (corps : « {excerpt(response.body, 80)} »)"
+
+
+def _issue_text(issue: Mapping[str, Any]) -> str:
+    details = issue.get("details")
+    text = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict) else None) or issue.get("code")
+    return " ".join(text.split()) if isinstance(text, str) else ""
+
+
 def excerpt(body: bytes, size: int = 120) -> str:
     """The start of a body, for a finding's ``actual``."""
     text = body[:size].decode("utf-8", errors="replace")
@@ -127,5 +156,6 @@ def excerpt(body: bytes, size: int = 120) -> str:
 
 
 __all__ = [
-    "CHECKS", "CheckContext", "CheckFailed", "CheckSkipped", "Finding", "check", "evaluate", "excerpt", "signatures",
+    "CHECKS", "STATUS_LOCATION", "CheckContext", "CheckFailed", "CheckSkipped", "Finding", "answer_of", "check",
+    "evaluate", "excerpt", "signatures",
 ]

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from conformance import __version__
-from conformance.checks import CheckContext, evaluate
-from conformance.core.exchange import Exchange
+from conformance.checks import STATUS_LOCATION, CheckContext, answer_of, evaluate
+from conformance.core.exchange import Exchange, Response
 from conformance.core.findings import CheckFailed, CheckSkipped, Finding
 from conformance.core.outcomes import CheckStatus
 from conformance.core.results import CheckResult, StepResult, step_status, worst_status
@@ -138,13 +138,15 @@ class Runner:
         marks = {name: len(sim.inbox.items) for name, sim in self.ctx.simulators.items()}
         statuses = []
         aborted: str | None = None
+        #: the driver operations of this scenario that the DUI refused so far, said in the later steps' findings
+        refusals: list[str] = []
         for step in scenario.steps:
             if self._stop and aborted is None:
                 aborted = INTERRUPTED
             if aborted is not None:
                 result = _skipped(step, scenario, aborted)
             else:
-                self._current = asyncio.ensure_future(self._run_step(scenario, step, variables, marks))
+                self._current = asyncio.ensure_future(self._run_step(scenario, step, variables, marks, refusals))
                 try:
                     result = await self._current
                 except asyncio.CancelledError:
@@ -161,7 +163,23 @@ class Runner:
         return status
 
     async def _run_step(
-        self, scenario: Scenario, step: Step, variables: dict[str, Any], marks: Mapping[str, int]
+        self, scenario: Scenario, step: Step, variables: dict[str, Any], marks: Mapping[str, int],
+        refusals: list[str],
+    ) -> StepResult:
+        earlier = list(refusals)
+        result = await self._play_step(scenario, step, variables, marks, refusals)
+        if earlier:
+            # What fails after a refused operation may be its consequence: the finding says what the DUI answered.
+            cause = " ; ".join(earlier)
+            for check in result.checks:
+                if check.status is CheckStatus.FAILED:
+                    check.findings = [f.model_copy(update={"message": f"{f.message} ({cause})"})
+                                      for f in check.findings]
+        return result
+
+    async def _play_step(
+        self, scenario: Scenario, step: Step, variables: dict[str, Any], marks: Mapping[str, int],
+        refusals: list[str],
     ) -> StepResult:
         started = time.perf_counter()
         result = StepResult(step_id=step.id, title=step.title, kind=step.kind, status=CheckStatus.PASSED)
@@ -177,17 +195,12 @@ class Runner:
             return outcome
         for call in step.checks:
             result.checks.append(self._check(call.name, call.args, call.requirements, check_ctx, variables))
+        refusal = _refusal(step, check_ctx.exchange, result.checks)
+        if refusal is not None:
+            refusals.append(_judge_refusal(step, action, refusal, result))
         missing = self._capture(step, check_ctx, variables, result)
         if missing:
-            result.checks.append(CheckResult(
-                check="capture", status=CheckStatus.FAILED, requirements=list(scenario.requirements),
-                findings=[Finding(rule="capture-absente", check="capture", location=c.expression,
-                                  expected=f"une valeur pour « {c.name} »", actual=None,
-                                  message=f"La réponse ne contient pas la valeur attendue en {c.expression} "
-                                          f"(capture « {c.name} »), les étapes suivantes ne peuvent pas être jouées")
-                          for c in missing],
-            ))
-            result.message = "capture absente : " + ", ".join(c.name for c in missing)
+            _missing_captures(scenario, missing, check_ctx.exchange, result)
         result.status = step_status(result.checks)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
@@ -399,6 +412,60 @@ def _response_defects(exchange: Exchange, cap: int) -> list[Finding]:
 def _size(count: int) -> str:
     """A byte count as a reader says it."""
     return f"{count / (1024 * 1024):g} Mio".replace(".", ",") if count >= 1024 * 1024 else f"{count} octets"
+
+
+def _refusal(step: Step, exchange: Exchange | None, checks: list[CheckResult]) -> Response | None:
+    """The DUI's HTTP error to a driver operation, when none of the step's checks expected it."""
+    response = exchange.response if exchange is not None else None
+    # The driver contract answers 2xx; a check that passes on the error (a refusal expected) makes it no failure.
+    if step.kind == "driver" and response is not None and response.status >= 400 and not any(
+            c.status is CheckStatus.PASSED for c in checks):
+        return response
+    return None
+
+
+def _judge_refusal(step: Step, action: Mapping[str, Any], response: Response, result: StepResult) -> str:
+    """Say the refusal where the step's checks judged a body it did not carry; the refusal, for later steps.
+
+    The checks' findings about the status stay (they judge the refusal itself); the others are consequences of a
+    body that is an error and not what the operation returns (a CDA, a usager): each becomes one finding quoting
+    the DUI's answer, so a requirement says the cause, once. A step without checks fails nothing by itself: a
+    scenario may expect the refusal (a send through a relay without STARTTLS); what fails later says it.
+    """
+    answer = answer_of(response)
+    operation = action.get("operation", step.id)
+    refusal = Finding(
+        rule="pilotage-refuse", check="pilotage", location=STATUS_LOCATION, expected="une réponse 2xx",
+        actual=response.status,
+        message=f"Le DUI a refusé l'opération de pilotage « {operation} » ({answer}) : rien de ce que le "
+                "scénario attendait de cette opération n'a pu être vérifié")
+    for check in result.checks:
+        if check.status is CheckStatus.FAILED:
+            kept = [f for f in check.findings if f.location == STATUS_LOCATION]
+            check.findings = kept or [refusal.model_copy(update={"check": check.check})]
+    return f"l'étape « {step.id} » a reçu un refus du DUI à l'opération « {operation} » : {answer}"
+
+
+def _missing_captures(scenario: Scenario, missing: list[Capture], exchange: Exchange | None,
+                      result: StepResult) -> None:
+    """A finding per missing capture, for the requirements the step's checks did not already fail."""
+    response = exchange.response if exchange is not None else None
+    answer = answer_of(response) if response is not None and response.status >= 400 else None
+    failed = {req for c in result.checks if c.status is CheckStatus.FAILED for req in c.requirements}
+    requirements = [req for req in scenario.requirements if req not in failed]
+    names = ", ".join(c.name for c in missing)
+    result.message = f"capture absente : {names}" + (f" (réponse du DUI : {answer})" if answer else "")
+    if not requirements:
+        return  # one cause: the step's failed checks already say it for every requirement
+    said = f"La réponse ({answer}) ne contient pas" if answer else "La réponse ne contient pas"
+    result.checks.append(CheckResult(
+        check="capture", status=CheckStatus.FAILED, requirements=requirements,
+        findings=[Finding(rule="capture-absente", check="capture", location=c.expression,
+                          expected=f"une valeur pour « {c.name} »", actual=None,
+                          message=f"{said} la valeur attendue en {c.expression} (capture « {c.name} »), les étapes "
+                                  "suivantes ne peuvent pas être jouées")
+                  for c in missing],
+    ))
 
 
 def _breaks_chain(step: Step, result: StepResult) -> bool:

@@ -223,3 +223,108 @@ def test_a_body_cut_at_the_cap_is_a_finding():
     [finding] = _response_defects(exchange, 1024)
     assert finding.rule == "reponse-trop-volumineuse"
     assert "une fois décompressé (gzip) la limite de 1024 octets" in finding.message
+
+
+# --- a driver operation the DUI refuses: its cause said once, and where later steps fail -----------------------
+
+DIAGNOSTICS = "base de données indisponible"
+
+
+@pytest.fixture
+def refusing_operations(monkeypatch):
+    """The reference DUI, answering 500 with an OperationOutcome to the driver operations named by the test."""
+    import conformance.reference
+    from starlette.responses import JSONResponse
+
+    refused: set[str] = set()
+    original = conformance.reference.create_app
+
+    def create_app(faults, services):
+        app = original(faults, services)
+
+        @app.middleware("http")
+        async def refuse(request, call_next):
+            if any(request.url.path.endswith(f"${op}") for op in refused):
+                return JSONResponse({"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "exception", "diagnostics": DIAGNOSTICS}]}, status_code=500)
+            return await call_next(request)
+
+        return app
+
+    monkeypatch.setattr(conformance.reference, "create_app", create_app)
+    return refused
+
+
+CREATE = ('  - id: creer\n    driver: {operation: create-usager, body: {traits: "${identities.martin-jean.traits}"}}\n'
+          '    captures: {usager_id: {json: "$.id"}}\n')
+
+
+def test_a_refused_operation_is_quoted_where_a_later_step_fails(tmp_path, test_simulator, refusing_operations):
+    refusing_operations.add("insi-lookup")
+    text = ("id: SCN-HTTP-94\ntitle: Refus\nrequirements: [DUI-HTTP-02]\nsteps:\n" + CREATE
+            + '  - id: insi\n    driver: {operation: insi-lookup, body: {usager_id: "${usager_id}"}}\n'
+              '  - id: jamais\n    await: {simulator: test-inbox, match: {to: "z@b"}, timeout: 0.2}\n')
+    report = play(suite_from(tmp_path, text))
+    steps = {s.step_id: s for s in report.scenarios[0].step_results}
+    # the refused step fails nothing by itself (a scenario may expect a refusal): what fails later says why
+    assert steps["insi"].status is CheckStatus.PASSED
+    (finding,) = report.requirement("DUI-HTTP-02").findings
+    assert finding.rule == "rien-recu"
+    assert ("l'étape « insi » a reçu un refus du DUI à l'opération « insi-lookup » : statut HTTP 500, "
+            f"OperationOutcome : « {DIAGNOSTICS} »") in finding.message
+
+
+def test_checks_of_a_refused_operation_say_the_refusal_once(tmp_path, refusing_operations):
+    refusing_operations.add("produce-document")
+    text = ("id: SCN-CDA-91\ntitle: Refus\nrequirements: [DUI-CDA-01, DUI-CDA-03, DUI-HTTP-02]\nsteps:\n" + CREATE
+            + '  - id: dlu\n    driver: {operation: produce-document, body: {usager_id: "${usager_id}", type: DLU}}\n'
+              "    checks:\n      - {check: cda_well_formed, requirements: [DUI-CDA-01]}\n"
+              "      - {check: cda_realm_and_type_valid, requirements: [DUI-CDA-03]}\n"
+              "      - {check: status_code_in, args: {codes: [200]}, requirements: [DUI-HTTP-02]}\n")
+    report = play(suite_from(tmp_path, text))
+    for req in ("DUI-CDA-01", "DUI-CDA-03"):
+        (finding,) = report.requirement(req).findings
+        assert finding.rule == "pilotage-refuse" and finding.actual == 500
+        assert (f"Le DUI a refusé l'opération de pilotage « produce-document » (statut HTTP 500, OperationOutcome : "
+                f"« {DIAGNOSTICS} »)") in finding.message
+    # a finding about the status judges the refusal itself: it stays as the check said it
+    (status,) = report.requirement("DUI-HTTP-02").findings
+    assert (status.rule, status.actual) == ("statut", 500)
+
+
+def test_a_missing_capture_quotes_the_answer_and_the_skipped_steps_say_it(tmp_path, refusing_operations):
+    refusing_operations.add("create-usager")
+    text = ("id: SCN-HTTP-95\ntitle: Refus\nrequirements: [DUI-HTTP-02, DUI-HTTP-06]\nsteps:\n" + CREATE
+            + '  - id: lire\n    fhir: {read: Patient, id: "${usager_id}"}\n'
+              "    checks: [{status_code_in: {codes: [200]}}]\n")
+    report = play(suite_from(tmp_path, text))
+    creer, lire = report.scenarios[0].step_results
+    (finding,) = report.requirement("DUI-HTTP-06").findings
+    assert finding.rule == "capture-absente"
+    assert f"La réponse (statut HTTP 500, OperationOutcome : « {DIAGNOSTICS} ») ne contient pas" in finding.message
+    assert lire.status is CheckStatus.SKIPPED
+    assert f"étape précédente « creer » non aboutie : capture absente : usager_id (réponse du DUI : statut HTTP " \
+           f"500, OperationOutcome : « {DIAGNOSTICS} »)" == lire.message
+
+
+def test_a_capture_is_not_a_second_finding_when_a_check_of_the_step_failed(tmp_path, refusing_operations):
+    refusing_operations.add("create-usager")
+    text = ("id: SCN-HTTP-96\ntitle: Refus\nrequirements: [DUI-HTTP-06]\nsteps:\n" + CREATE
+            + "    checks: [{status_code_in: {codes: [201]}}]\n")
+    report = play(suite_from(tmp_path, text))
+    assert [f.rule for f in report.requirement("DUI-HTTP-06").findings] == ["statut"]
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b'{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", '
+     b'"details": {"text": "date invalide"}}, {"code": "processing"}]}',
+     "statut HTTP 422, OperationOutcome : « date invalide ; processing »"),
+    (b"", "statut HTTP 422, corps vide"),
+    (b"<html>Erreur</html>", "statut HTTP 422, sans OperationOutcome (corps : « <html>Erreur</html> »)"),
+    (b'{"resourceType": "OperationOutcome", "issue": [{"diagnostics": "' + b"x" * 400 + b'"}]}',
+     "statut HTTP 422, OperationOutcome : « " + "x" * 300 + "… »"),
+])
+def test_answer_of_quotes_the_operation_outcome(body, said):
+    from conformance.checks import answer_of
+
+    assert answer_of(Response(422, [("Content-Type", "application/fhir+json")], body)) == said
