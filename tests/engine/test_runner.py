@@ -233,8 +233,9 @@ DIAGNOSTICS = "base de données indisponible"
 @pytest.fixture
 def refusing_operations(monkeypatch):
     """The reference DUI, answering 500 with an OperationOutcome to the driver operations named by the test."""
-    import conformance.reference
     from starlette.responses import JSONResponse
+
+    import conformance.reference
 
     refused: set[str] = set()
     original = conformance.reference.create_app
@@ -298,7 +299,7 @@ def test_a_missing_capture_quotes_the_answer_and_the_skipped_steps_say_it(tmp_pa
             + '  - id: lire\n    fhir: {read: Patient, id: "${usager_id}"}\n'
               "    checks: [{status_code_in: {codes: [200]}}]\n")
     report = play(suite_from(tmp_path, text))
-    creer, lire = report.scenarios[0].step_results
+    _, lire = report.scenarios[0].step_results
     (finding,) = report.requirement("DUI-HTTP-06").findings
     assert finding.rule == "capture-absente"
     assert f"La réponse (statut HTTP 500, OperationOutcome : « {DIAGNOSTICS} ») ne contient pas" in finding.message
