@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 
 from conformance.core.exchange import Exchange, Request, Response
 from conformance.core.findings import CheckFailed, CheckSkipped, Finding
+from conformance.core.library_errors import exception_detail, json_error, technical
 from conformance.core.outcomes import CheckStatus
 from conformance.core.registry import Registry
 from conformance.core.results import CheckResult
@@ -104,7 +105,11 @@ def _parse_json(body: bytes, charset: str | None) -> Any:
     except RecursionError:
         raise ValueError("imbrication trop profonde") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"octets non UTF-8 ({exc.reason})") from None
+        raise ValueError(f"octets non UTF-8 (position {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(json_error(exc)) from None
+    except ValueError as exc:  # a number past Python's digit limit
+        raise ValueError(f"JSON illisible{technical(exc)}") from None
 
 
 def evaluate(name: str, args: Mapping[str, Any], ctx: CheckContext, requirements: Sequence[str] = ()) -> CheckResult:
@@ -117,8 +122,10 @@ def evaluate(name: str, args: Mapping[str, Any], ctx: CheckContext, requirements
     except CheckSkipped as exc:
         return CheckResult(check=name, requirements=reqs, status=CheckStatus.SKIPPED, message=exc.reason)
     except Exception as exc:
+        # A bug of the check or of a library it calls: the harness's error, said in French, the detail kept.
         return CheckResult(check=name, requirements=reqs, status=CheckStatus.ERROR,
-                           message=f"la vérification {name} a échoué : {type(exc).__name__}: {exc}")
+                           message=f"la vérification « {name} » n'a pas pu aboutir : erreur interne de l'outil de "
+                                   f"test{technical(exception_detail(exc))}")
     findings = [f.model_copy(update={"check": name}) for f in findings]
     failed = any(f.severity == "error" for f in findings)
     return CheckResult(check=name, requirements=reqs, status=CheckStatus.FAILED if failed else CheckStatus.PASSED,

@@ -76,6 +76,20 @@ class XdmContent:
     metadata: xdm.Metadata | None
     documents: tuple[tuple[xdm.DocumentEntry | None, str, bytes, xdm.CdaFacts | None], ...]
 
+    def unjudged(self, *, as_cda: bool = True) -> list[str]:
+        """Documents of SUBSET01 present but not read (entry refused), or not readable as CDA (XML refused)."""
+        refused = [n for n in self.archive.refused if n.upper().startswith("IHE_XDM/SUBSET01/")
+                   and n.upper() != xdm.METADATA_PATH and self.archive.get(n) is None]
+        return refused + ([name for _, name, _, facts in self.documents if facts is None] if as_cda else [])
+
+    def skip_if_unjudged(self, what: str, *, as_cda: bool = True) -> None:
+        """Skip when documents are present but none could be read: the archive and CDA requirements say why."""
+        # One cause, said once: the other checks must not turn an unreadable document into « aucun CDA ».
+        unjudged = self.unjudged(as_cda=as_cda)
+        if unjudged and not (as_cda and any(facts is not None for *_, facts in self.documents)):
+            raise CheckSkipped(f"{', '.join(unjudged)} présent(s) dans {xdm.ARCHIVE_NAME} mais illisible(s) : "
+                               f"{what} ne peut pas être jugé (voir les exigences sur l'archive XDM et le CDA joint)")
+
 
 def _read_xdm(data: bytes) -> tuple[xdm.Archive, xdm.Metadata | None]:
     archive = xdm.read_zip(data)
@@ -264,6 +278,8 @@ def mss_codecda_matches(ctx: CheckContext) -> Iterator[Finding]:
     content = xdm_content(parsed)
     codes = sorted({f.code for _, _, _, f in content.documents if f is not None and f.code}) if content else []
     if not codes:
+        if content is not None:
+            content.skip_if_unjudged("X-MSS-CODECDA")
         if declared:
             yield Finding(rule="codecda-sans-cda", location="en-tête X-MSS-CODECDA", expected="absent",
                           actual=declared, message="X-MSS-CODECDA est présent alors que le message ne porte aucun "
@@ -283,6 +299,8 @@ def mss_ins_header_consistent(ctx: CheckContext) -> Iterator[Finding]:
     content = xdm_content(parsed)
     facts = [f for _, _, _, f in content.documents if f is not None] if content else []
     if not facts:
+        if content is not None:
+            content.skip_if_unjudged("X-MSS-INS")
         if values:
             yield Finding(rule="ins-sans-cda", location="en-tête X-MSS-INS", expected="absent", actual=values,
                           message="X-MSS-INS est présent alors que le message ne porte aucun CDA XDM")
@@ -465,7 +483,10 @@ def xdm_patient_id_matches_ins(ctx: CheckContext) -> Iterator[Finding]:
 def xdm_hashes_match(ctx: CheckContext) -> Iterator[Finding]:
     """Chaque document de METADATA.XML existe dans SUBSET01 avec l'empreinte SHA-1 et la taille déclarées."""
     content = _require_xdm(message(ctx))
-    yield from xdm.file_findings(_metadata(content), content.archive)
+    findings = list(xdm.file_findings(_metadata(content), content.archive))
+    if not findings:
+        content.skip_if_unjudged("l'empreinte des documents", as_cda=False)
+    yield from findings
 
 
 @check
@@ -530,6 +551,7 @@ def xdm_cda_valid(ctx: CheckContext) -> Iterator[Finding]:
     """Chaque CDA de l'archive XDM est valide selon les règles CDA (structuration minimale CI-SIS et volet)."""
     content = _require_xdm(message(ctx))
     if not content.documents:
+        content.skip_if_unjudged("le CDA joint")
         yield Finding(rule="cda-absent", location=content.archive.where("IHE_XDM/SUBSET01/"),
                       expected="au moins un document CDA", actual=sorted(content.archive.entries),
                       message=f"{xdm.ARCHIVE_NAME} ne contient aucun document CDA")
@@ -541,11 +563,15 @@ def xdm_cda_valid(ctx: CheckContext) -> Iterator[Finding]:
         where = content.archive.where(name)
         document_ctx = CheckContext.of_document(data, CDA_MEDIA_TYPE, where)
         by_type = CDA_TYPE_CHECKS.get(facts.code or "", ()) if facts else ()
+        said = False
         for check_name in [*names, *(c for c in by_type if c in CHECKS)]:
             result = evaluate(check_name, {}, document_ctx)
             if result.status is CheckStatus.ERROR:
                 raise RuntimeError(f"{check_name} sur {where} : {result.message}")
             for finding in result.findings:
+                if finding.rule == "document-illisible" and said:
+                    continue  # the well-formedness check already said why this document cannot be read
+                said = True
                 yield finding.model_copy(update={
                     "rule": f"{check_name}:{finding.rule}", "check": None,
                     "location": f"{where} › {finding.location}" if finding.location else where,

@@ -16,6 +16,7 @@ from conformance import __version__
 from conformance.checks import STATUS_LOCATION, CheckContext, answer_of, evaluate
 from conformance.core.exchange import Exchange, Response
 from conformance.core.findings import CheckFailed, CheckSkipped, Finding
+from conformance.core.library_errors import exception_detail, technical
 from conformance.core.outcomes import CheckStatus
 from conformance.core.results import CheckResult, StepResult, step_status, worst_status
 from conformance.engine.context import RunContext
@@ -549,7 +550,7 @@ class PropertyTrial:
             pass
         except Exception as exc:
             if self._failing is None:
-                self.error = f"génération impossible : {type(exc).__name__}: {exc}"
+                self.error = f"génération impossible{technical(exception_detail(exc))}"
         self.failed = self._failing is not None
         outcome = self._failing or self._first
         if outcome is None:

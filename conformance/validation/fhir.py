@@ -24,6 +24,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhirpathpy.models import models
 from pydantic import ValidationError
 
+from conformance.core.library_errors import exception_detail, json_error, pydantic_error, technical
 from conformance.validation.fhir_profiles import (
     DEFAULT_GROUP,
     ElementRule,
@@ -61,8 +62,10 @@ def parse_fhir_json(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int =
         value = json.loads(text)
     except RecursionError:
         raise InvalidFhirJson("imbrication JSON trop profonde") from None
-    except ValueError as exc:
-        raise InvalidFhirJson(f"JSON mal formé : {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidFhirJson(json_error(exc)) from None
+    except ValueError as exc:  # a number past Python's digit limit
+        raise InvalidFhirJson(f"JSON illisible{technical(exc)}") from None
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -243,11 +246,12 @@ def _structure_issues(resource: Any, location: str, *, walk: bool = True) -> lis
         for error in exc.errors()[:MAX_ISSUES]:
             where = location + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
             kind = str(error["type"])
-            text = _PYDANTIC_MESSAGES.get(kind) or f"valeur non conforme au type FHIR R4 ({error['msg']})"
+            text = _PYDANTIC_MESSAGES.get(kind) or pydantic_error(error)
             issues.append(Issue(f"r4-{kind}", STRUCTURE, where, f"{where} : {text}", "FHIR R4",
                                 _short(error.get("input"))))
     except (TypeError, KeyError) as exc:
-        issues.append(Issue("r4-structure", STRUCTURE, location, f"Structure FHIR R4 illisible : {exc}"))
+        issues.append(Issue("r4-structure", STRUCTURE, location,
+                            f"Structure FHIR R4 illisible{technical(exception_detail(exc))}"))
     for where, item in nested:
         issues += _structure_issues(item, where, walk=False)
     return issues
@@ -433,7 +437,7 @@ def _invariant_issue(invariant: Invariant, node: Any, location: str, profile: st
         result = compiled(invariant.expression)(target)
     except Exception as exc:  # a broken expression is the data's fault: report it, never crash
         return Issue(f"invariant:{invariant.key}", invariant.group, location,
-                     f"L'invariant {invariant.key} n'a pas pu être évalué : {type(exc).__name__}: {exc}",
+                     f"L'invariant {invariant.key} n'a pas pu être évalué{technical(exception_detail(exc))}",
                      invariant.expression, None, "warning", profile)
     if result and all(r is False for r in result):
         return Issue(f"invariant:{invariant.key}", invariant.group, location,

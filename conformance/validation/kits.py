@@ -35,6 +35,7 @@ from conformance.validation.schematron import (
     cache_dir,
     sha256_file,
 )
+from conformance.validation.xml import schema_error_text
 
 XSD = "infrastructure/cda/CDA_extended.xsd"
 STRUCMIN = "schematrons/profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch"
@@ -225,7 +226,7 @@ class CdaKit:
             if not schema.validate(etree.ElementTree(doc)):
                 result.xsd = [
                     Finding(rule="kit:CDA_extended.xsd", location=f"ligne {error.line}",
-                            message=f"Kit officiel, schéma XSD CDA_extended : {error.message}",
+                            message=f"Kit officiel, schéma XSD CDA_extended : {schema_error_text(error.message)}",
                             expected="conforme à CDA_extended.xsd", actual=None)
                     for error in schema.error_log]
         names = [STRUCMIN] if strucmin else []

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from lxml import etree
 
 from conformance.core.findings import Finding
+from conformance.core.library_errors import zip_error
 from conformance.core.outcomes import Severity
 from conformance.validation.ins import INS_OIDS
 from conformance.validation.xml import UnsafeXml, parse_xml
@@ -85,6 +86,9 @@ class Archive:
     names: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     readable: bool = True
+    #: entries listed but not read (unsafe or unreadable): their own finding says why, nothing else must call
+    #: them absent
+    refused: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> tuple[str, bytes] | None:
         """An entry by name, case-insensitively (XDM names are upper-case 8.3, some writers lower-case them)."""
@@ -92,6 +96,11 @@ class Archive:
             return name, self.entries[name]
         lowered = name.lower()
         return next(((n, d) for n, d in self.entries.items() if n.lower() == lowered), None)
+
+    def was_refused(self, name: str) -> bool:
+        """True when the archive lists ``name`` (case-insensitively) but it was not read."""
+        lowered = name.lower()
+        return any(n.lower() == lowered for n in self.refused)
 
     def where(self, name: str) -> str:
         """A location naming the entry inside the archive."""
@@ -129,7 +138,7 @@ def read_zip(data: bytes, *, label: str = ARCHIVE_NAME, limits: Limits | None = 
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         archive.readable = False
-        archive.findings.append(_finding("zip-illisible", label, f"{label} n'est pas une archive zip lisible : {exc}",
+        archive.findings.append(_finding("zip-illisible", label, f"{label} est illisible : {zip_error(exc)}",
                                          "archive zip", f"{len(data)} octets"))
         return archive
     with zf:
@@ -146,12 +155,14 @@ def read_zip(data: bytes, *, label: str = ARCHIVE_NAME, limits: Limits | None = 
             problem = _entry_problem(info, archive, limits)
             if problem is not None:
                 archive.findings.append(problem)
+                archive.refused.append(info.filename)
                 continue
             if info.is_dir():
                 continue
             content, problem = _read_entry(zf, info, min(limits.max_entry_bytes, budget), archive)
             if problem is not None:
                 archive.findings.append(problem)
+                archive.refused.append(info.filename)
                 continue
             assert content is not None
             budget -= len(content)
@@ -160,6 +171,7 @@ def read_zip(data: bytes, *, label: str = ARCHIVE_NAME, limits: Limits | None = 
                     "archive-imbriquee", archive.where(info.filename),
                     f"{archive.where(info.filename)} est elle-même une archive compressée : non ouverte",
                     "documents (XML, PDF, texte)", content[:8].hex()))
+                archive.refused.append(info.filename)
                 continue
             archive.entries[info.filename] = content
     return archive
@@ -225,7 +237,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int,
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError, ValueError,
             RuntimeError) as exc:
         return None, _finding("entree-illisible", where, f"L'entrée « {info.filename} » ne peut pas être lue : "
-                              f"{exc}", "entrée zip intègre (CRC, compression deflate)", type(exc).__name__)
+                              f"{zip_error(exc)}", "entrée zip intègre (CRC, compression deflate)", type(exc).__name__)
     return b"".join(chunks), None
 
 
@@ -405,6 +417,8 @@ def file_findings(metadata: Metadata, archive: Archive) -> Iterator[Finding]:
         if not uri:
             continue
         found = archive.get(f"IHE_XDM/SUBSET01/{uri}")
+        if found is None and archive.was_refused(f"IHE_XDM/SUBSET01/{uri}"):
+            continue  # present but not read: the archive's finding says why, its hash cannot be judged
         if found is None:
             yield _finding("document-absent", entry.label, f"{entry.label} : le fichier {uri} est absent de "
                            "IHE_XDM/SUBSET01/", f"IHE_XDM/SUBSET01/{uri}", sorted(archive.entries))

@@ -133,7 +133,8 @@ def test_a_crashing_check_is_a_harness_error_not_a_vendor_defect(tmp_path):
         CHECKS.remove("exploding_check")
     req = report.requirement("DUI-HTTP-02")
     assert req.verdict is Verdict.ERREUR
-    assert "ZeroDivisionError: boom" in req.reason
+    assert req.reason.endswith("la vérification « exploding_check » n'a pas pu aboutir : erreur interne de l'outil "
+                               "de test (détail technique : ZeroDivisionError: boom)")
 
 
 def test_request_stop_interrupts_the_run(suite):
