@@ -324,7 +324,9 @@ def _print_validation(results: list[dict[str, Any]], as_json: bool) -> None:
             for finding in result["findings"]:
                 where = f" [{finding['location']}]" if finding.get("location") else ""
                 tag = "avertissement, " if finding.get("severity") == "warning" else ""
-                click.echo(f"  - {tag}{finding['rule']}{where} : {finding['message']}")
+                tag += "lecture du projet, " if finding.get("project_reading") else ""
+                source = f" [source : {finding['source']}]" if finding.get("source") else ""
+                click.echo(f"  - {tag}{finding['rule']}{where} : {finding['message']}{source}")
                 if finding.get("expected") is not None or finding.get("actual") is not None:
                     click.echo(f"    attendu : {finding.get('expected')!r} ; obtenu : {finding.get('actual')!r}")
     sys.exit(0 if all(r["valid"] for r in results) else 1)

@@ -20,6 +20,7 @@ from conformance.core.outcomes import CheckStatus, Level
 from conformance.core.results import StepResult
 from conformance.engine.events import Event, EventLog, StepFinished
 from conformance.engine.runner import Runner
+from conformance.reporting.i18n import finding_text
 from conformance.reporting.model import Report, VerdictScope
 from conformance.scenarios.model import Scenario
 
@@ -244,7 +245,7 @@ class ScenarioItem(pytest.Item):
         if status is CheckStatus.FAILED:
             state.failed += 1
             lines = dict.fromkeys(
-                f"{step_id} / {c.check} : {f.message} (attendu : {f.expected!r}, obtenu : {f.actual!r})"
+                f"{step_id} / {c.check} : {finding_text(f)} (attendu : {f.expected!r}, obtenu : {f.actual!r})"
                 for step_id, c in checks if scope.status([c]) is CheckStatus.FAILED for f in c.findings)
             errors = dict.fromkeys(f"{step_id} / {c.check} : {c.message}" for step_id, c in checks
                                    if c.status is CheckStatus.ERROR)
@@ -252,7 +253,7 @@ class ScenarioItem(pytest.Item):
         for req in dict.fromkeys(r for _, c in checks if scope.warned([c]) for r in c.requirements
                                  if r in scope.preconisations):
             self.user_properties.append(("preconisation-non-respectee", req))
-        warned = dict.fromkeys(f"{step_id} / {c.check} ({', '.join(c.requirements)}) : {f.message}"
+        warned = dict.fromkeys(f"{step_id} / {c.check} ({', '.join(c.requirements)}) : {finding_text(f)}"
                                for step_id, c in checks if scope.warned([c]) for f in c.findings)
         if warned:
             warnings.warn(PreconisationWarning(f"{self.scenario.id} : préconisation non respectée : "

@@ -24,6 +24,12 @@ class Finding(BaseModel):
     actual: Any = None
     #: name of the check that produced it; filled in by the engine
     check: str | None = None
+    #: the official text that states the rule, when it is not the requirement's own source (e.g. a volet, an IG
+    #: StructureDefinition or invariant)
+    source: str | None = None
+    #: True when no cited source states the rule as such (an invariant or reading the project wrote itself): every
+    #: report labels it « lecture du projet », never as the IG's or the volet's word
+    project_reading: bool = False
 
 
 class CheckFailed(Exception):

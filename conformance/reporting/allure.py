@@ -23,7 +23,7 @@ from allure_commons.model2 import (
 
 from conformance.core.outcomes import CheckStatus
 from conformance.reporting import BaseReporter, reporter
-from conformance.reporting.i18n import label, run_verdict_text
+from conformance.reporting.i18n import finding_text, label, run_verdict_text
 from conformance.reporting.model import Report, ScenarioReport, VerdictScope
 
 _STATUS = {
@@ -84,7 +84,8 @@ class AllureReporter(BaseReporter):
         warning = label("verdict.warning", self.lang)
         for step in scenario.step_results:
             lines = list(dict.fromkeys(
-                [f"{warning} — {f.message}" if scope.warned([c]) else f.message for c in step.checks
+                [f"{warning} — {finding_text(f, self.lang)}" if scope.warned([c]) else finding_text(f, self.lang)
+                 for c in step.checks
                  for f in c.findings] + [c.message for c in step.checks if c.message]))
             messages += [line for line in lines if line not in messages]
             status = scope.status(step.checks) if step.checks else step.status

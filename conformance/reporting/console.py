@@ -9,7 +9,7 @@ from rich.table import Table
 
 from conformance.core.outcomes import RunVerdict, Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
-from conformance.reporting.i18n import label, run_verdict_text, verdict_label
+from conformance.reporting.i18n import finding_text, label, run_verdict_text, verdict_label
 from conformance.reporting.model import Report
 
 _STYLE: dict[str, str] = {Verdict.CONFORME: "green", Verdict.NON_CONFORME: "red", Verdict.ERREUR: "yellow",
@@ -67,7 +67,7 @@ def print_summary(report: Report, console: Console, run_dir: str | None, lang: s
     for req in report.requirements:
         if req.verdict in (Verdict.NON_CONFORME, Verdict.ERREUR):
             tag = label("verdict.warning", lang) if req.warning else verdict_label(req.verdict, lang)
-            detail = req.findings[0].message if req.findings else (req.reason or "")
+            detail = finding_text(req.findings[0], lang) if req.findings else (req.reason or "")
             line = f"[{_STYLE[req.verdict]}]{tag}[/] {req.id} {escape(req.title)} — {escape(detail)}"
             console.print(line, highlight=False)
         elif req.verdict is Verdict.NON_TESTE and req.not_selected is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from conformance.core.findings import Finding
 from conformance.core.outcomes import CheckStatus, RunVerdict, Severity, Verdict
 from conformance.reporting.model import Coverage
 
@@ -232,6 +233,14 @@ def verdict_key(verdict: Verdict | RunVerdict | str) -> str:
 def verdict_label(verdict: Verdict | RunVerdict | str, lang: str = DEFAULT_LANG) -> str:
     """A requirement or run verdict in words (``"non conforme"``, ``"non-conformant"``)."""
     return label(verdict_key(verdict), lang)
+
+
+def finding_text(finding: Finding, lang: str = DEFAULT_LANG) -> str:
+    """A finding's message as a text report shows it: labelled when it is the project's reading, with its source."""
+    tags = [label("finding.project_reading", lang)] if finding.project_reading else []
+    if finding.source:
+        tags.append(f"{label('requirement.source', lang).lower()}{label('punct.colon', lang)}{finding.source}")
+    return finding.message + (f" [{label('punct.semicolon', lang).join(tags)}]" if tags else "")
 
 
 def _counted(key: str, n: int, lang: str, **values: int) -> str:

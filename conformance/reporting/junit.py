@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 
 from conformance.core.outcomes import CheckStatus
 from conformance.reporting import BaseReporter, reporter
-from conformance.reporting.i18n import label, run_verdict_text
+from conformance.reporting.i18n import finding_text, label, run_verdict_text
 from conformance.reporting.model import Report, ScenarioReport, VerdictScope
 
 #: name of the suite that carries the run verdict and the coverage test case
@@ -76,7 +76,8 @@ class JunitReporter(BaseReporter):
             ET.SubElement(props, "property", name="requirement", value=req)
         results = [(step.step_id, c) for step in scenario.step_results for c in step.checks]
         # One line per observation: two checks of a step that saw the same thing are one line.
-        failing = list(dict.fromkeys(f"{step_id}: {f.message}" for step_id, c in results if scope.status([c])
+        failing = list(dict.fromkeys(f"{step_id}: {finding_text(f, self.lang)}" for step_id, c in results
+                                     if scope.status([c])
                                      is CheckStatus.FAILED for f in c.findings))
         messages = list(dict.fromkeys(f"{step_id}: {c.message}" for step_id, c in results if c.message))
         if scenario.outcome is CheckStatus.FAILED:
@@ -92,5 +93,5 @@ class JunitReporter(BaseReporter):
         if warned:
             tag = label("verdict.warning", self.lang)
             ET.SubElement(case, "system-out").text = "\n".join(dict.fromkeys(
-                f"{tag} — {step_id}: {f.message}" for step_id, c in warned for f in c.findings))
+                f"{tag} — {step_id}: {finding_text(f, self.lang)}" for step_id, c in warned for f in c.findings))
         return case

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from conformance.reporting import BaseReporter, reporter
+from conformance.reporting.i18n import finding_text
 from conformance.reporting.model import Report
 
 COLUMNS = ("Profil", "Section", "Exigence", "Intitulé", "Niveau", "Criticité", "Source", "Scénario", "Verdict",
@@ -28,6 +29,6 @@ class RemCsvReporter(BaseReporter):
                 writer.writerow([
                     req.profile, req.section, req.id, req.title, req.level, req.criticality, req.source,
                     " ".join(req.scenarios), req.verdict.value, req.reason or "",
-                    " | ".join(f"{f.scenario_id}/{f.step_id} {f.message}" for f in req.findings),
+                    " | ".join(f"{f.scenario_id}/{f.step_id} {finding_text(f, self.lang)}" for f in req.findings),
                     " ".join(req.evidence),
                 ])

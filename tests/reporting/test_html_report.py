@@ -392,3 +392,29 @@ def test_format_duration() -> None:
     assert format_duration(12_400, "en") == "12.4\u00a0s"
     assert format_duration(185_000) == "3\u00a0min\u00a005\u00a0s"
     assert format_duration(3_720_000) == "1\u00a0h\u00a002\u00a0min"
+
+
+def test_a_finding_of_the_projects_own_reading_is_labelled_as_such() -> None:
+    report = make_report()
+    finding = report.requirements[1].findings[0]
+    report.requirements[1].findings = [finding.model_copy(update={"project_reading": True,
+                                                                   "source": "TDDUI IG 2.0, invariant tddui-1"})]
+    doc = parse(render_html(report))
+    cell = select(doc.get_element_by_id("DUI-HTTP-02"), "td.message")[0]
+    (reading,) = select(cell, "span.reading")
+    assert text_of(reading) == "lecture du projet" and "aucune source citée" in reading.get("title")
+    assert "Source\u00a0: TDDUI IG 2.0, invariant tddui-1" in text_of(cell)
+    plain = select(parse(render_html(make_report())).get_element_by_id("DUI-HTTP-02"), "td.message")[0]
+    assert not select(plain, "span.reading")
+
+
+def test_the_run_verdict_says_what_was_covered() -> None:
+    report = make_report()
+    doc = parse(render_html(report))
+    assert text_of(doc.get_element_by_id("verdict-text")) == (
+        "non conforme (3 exigences testées sur 5\u00a0; 2 EXIGENCEs non testées)")
+    incomplete = report.model_copy(update={"verdict": RunVerdict.INCOMPLET,
+                                           "run": report.run.model_copy(update={"require_complete": True})})
+    doc = parse(render_html(incomplete))
+    assert select(doc, ".verdict .badge.b-incomplet")
+    assert "--require-complete" in text_of(doc.get_element_by_id("coverage-required"))

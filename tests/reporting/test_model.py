@@ -69,3 +69,14 @@ def test_scope_counts_selected_requirements_and_warns_for_preconisations_alone()
     assert scope.status([result(CheckStatus.FAILED, "E9"), result(CheckStatus.ERROR, "P2")]) is CheckStatus.PASSED
     assert not scope.warned([result(CheckStatus.FAILED, "P2")])
     assert scope.status([result(CheckStatus.ERROR, "P1")]) is CheckStatus.ERROR
+
+
+def test_text_reports_label_the_projects_own_reading():
+    from conformance.core.findings import Finding
+    from conformance.reporting.i18n import finding_text
+
+    plain = Finding(rule="r", message="Invariant non respecté")
+    assert finding_text(plain) == "Invariant non respecté"
+    reading = plain.model_copy(update={"project_reading": True, "source": "TDDUI IG 2.0"})
+    assert finding_text(reading) == "Invariant non respecté [lecture du projet\u00a0; source\u00a0: TDDUI IG 2.0]"
+    assert finding_text(reading, "en") == "Invariant non respecté [project's reading; source: TDDUI IG 2.0]"
