@@ -92,8 +92,12 @@ def report_of(pytester) -> dict:
 
 def test_unmet_preconisation_is_a_warning_not_a_failure(pytester):
     result = pytester.runpytest_subprocess("--dui-reference", "--dui-theme", "HTTP", "--dui-fault",
-                                           "patient-meta-missing", "-p", "no:cacheprovider", "--junitxml=out.xml")
+                                           "patient-meta-missing", "-p", "no:cacheprovider", "--junitxml=out.xml",
+                                           "--alluredir", "allure")
     result.assert_outcomes(passed=8, warnings=1)
+    statuses = {json.loads(path.read_text(encoding="utf-8"))["status"]
+                for path in (pytester.path / "allure").glob("*-result.json")}
+    assert statuses == {"passed"}
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*PreconisationWarning: SCN-HTTP-08 : préconisation non respectée : *(DUI-HTTP-08)*"])
     cases = list(ET.parse(pytester.path / "out.xml").getroot().iter("testcase"))

@@ -80,3 +80,41 @@ def test_text_reports_label_the_projects_own_reading():
     reading = plain.model_copy(update={"project_reading": True, "source": "TDDUI IG 2.0"})
     assert finding_text(reading) == "Invariant non respecté [lecture du projet\u00a0; source\u00a0: TDDUI IG 2.0]"
     assert finding_text(reading, "en") == "Invariant non respecté [project's reading; source: TDDUI IG 2.0]"
+
+
+def test_one_observation_seen_by_two_checks_of_a_step_is_one_finding_of_the_requirement():
+    from conformance.core.findings import Finding
+    from conformance.core.results import StepResult
+    from conformance.engine.events import (
+        RequirementInfo,
+        RunFinished,
+        RunStarted,
+        ScenarioFinished,
+        ScenarioInfo,
+        ScenarioStarted,
+        StepFinished,
+    )
+    from conformance.reporting.model import ReportBuilder
+
+    info = RequirementInfo(id="DUI-CDA-01", theme="CDA", section="s", profile="p", title="t", text="x",
+                           level="EXIGENCE", criticality="Majeure", source="src")
+    seen = Finding(rule="document-illisible", message="Le document CDA ne peut pas être lu", location="document")
+    checks = [CheckResult(check=name, status=CheckStatus.FAILED, requirements=["DUI-CDA-01"], findings=[seen])
+              for name in ("cda_well_formed", "cda_header_valid")]
+    other = seen.model_copy(update={"message": "Autre constat"})
+    checks.append(CheckResult(check="cda_x", status=CheckStatus.FAILED, requirements=["DUI-CDA-01"],
+                              findings=[other]))
+    builder = ReportBuilder().feed([
+        RunStarted(run_id="r", tool_version="0", suite_version="0", catalogue_version="0", target={}, seed=1,
+                   requirements=[info], scenarios=[ScenarioInfo(id="SCN-CDA-01", title="t", theme="CDA",
+                                                                requirements=["DUI-CDA-01"], file="f", steps=1)]),
+        ScenarioStarted(scenario_id="SCN-CDA-01"),
+        StepFinished(scenario_id="SCN-CDA-01", result=StepResult(step_id="dlu", title="t", kind="driver",
+                                                                 status=CheckStatus.FAILED, checks=checks)),
+        ScenarioFinished(scenario_id="SCN-CDA-01", status=CheckStatus.FAILED, duration_ms=1.0),
+        RunFinished(duration_ms=1.0),
+    ])
+    report = builder.build()
+    assert [f.message for f in report.requirement("DUI-CDA-01").findings] == [
+        "Le document CDA ne peut pas être lu", "Autre constat"]
+    assert report.verdict is RunVerdict.NON_CONFORME and report.coverage.complete
