@@ -674,9 +674,10 @@ def mss_integration_result(ctx: CheckContext, *, integrated: bool, usager_id: st
         yield Finding(rule="usager", location="$.usager_id", expected=usager_id, actual=body.get("usager_id"),
                       message=f"Le document a été rattaché au dossier {body.get('usager_id')} au lieu de celui de "
                               f"l'usager dont il porte l'INS ({usager_id})")
-    if not integrated and code is not None and str(body.get("code")) != code:
+    # A document integrated by mistake has no error code: that is the finding above, not a second one.
+    if not integrated and code is not None and not body.get("integrated") and str(body.get("code")) != code:
         yield Finding(rule="code", location="$.code", expected=code, actual=body.get("code"),
-                      message=f"Code d'erreur d'intégration {body.get('code')} au lieu de {code}")
+                      message=f"Code d'erreur d'intégration {body.get('code') or 'absent'} au lieu de {code}")
 
 
 # --- validation of a message on its own (CLI) -----------------------------------------------------------------

@@ -159,6 +159,12 @@ def test_integration_result():
                         usager_id="u1") == {"usager"}
     assert failed_rules("mss_integration_result", answer({"integrated": False, "code": "902"}), integrated=False,
                         code="903") == {"code"}
+    # integrated by mistake: one finding, not a second « code None » about the error code it could not have
+    wrongly = run("mss_integration_result", answer({"integrated": True, "usager_id": "u1"}), integrated=False,
+                  code="904")
+    assert [f.rule for f in wrongly.findings] == ["integration"]
+    refused_without_code = run("mss_integration_result", answer({"integrated": False}), integrated=False, code="904")
+    assert [f.message for f in refused_without_code.findings] == ["Code d'erreur d'intégration absent au lieu de 904"]
 
 
 # --- hostile messages --------------------------------------------------------------------------------------
