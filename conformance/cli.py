@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -64,7 +66,101 @@ def _source_errors(errors: SourceErrors) -> NoReturn:
     _fail(f"{len(errors.errors)} erreur(s) dans les fichiers de scénarios ou de données")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _usage_text(error: click.UsageError) -> str:
+    """A Click usage error as a French sentence (Click's own words are English)."""
+    if isinstance(error, click.NoSuchOption):
+        hint = f" (vouliez-vous dire {', '.join(error.possibilities)} ?)" if error.possibilities else ""
+        return f"option inconnue : {error.option_name}{hint}"
+    if isinstance(error, click.BadParameter):
+        name = error.param.get_error_hint(error.ctx) if error.param is not None and error.ctx else error.param_hint
+    if isinstance(error, click.MissingParameter):
+        kind = {"argument": "argument", "option": "option"}.get(
+            error.param.param_type_name if error.param is not None else "", "paramètre")
+        return f"{kind} manquant : {name}"
+    if isinstance(error, click.BadParameter):
+        return f"valeur invalide pour {name} : {_bad_value_text(error)}"
+    if error.message.startswith("No such command"):
+        return f"commande inconnue : {error.message.split(maxsplit=3)[-1].rstrip('.')}"
+    return error.format_message()
+
+
+def _bad_value_text(error: click.BadParameter) -> str:
+    """Why a value was refused, in French for Click's own parameter types."""
+    kind = error.param.type if error.param is not None else None
+    if isinstance(kind, click.Choice):
+        return f"valeurs permises : {', '.join(map(str, kind.choices))}"
+    missing = re.fullmatch(r"(?:File|Directory|Path) '(.*)' does not exist\.", error.message)
+    if missing:
+        return f"« {missing.group(1)} » n'existe pas"
+    if isinstance(kind, click.Path):
+        return f"chemin inutilisable ({error.message})"
+    if isinstance(kind, click.types.IntParamType | click.types.FloatParamType):
+        return "un nombre est attendu"
+    return error.message
+
+
+_OS_ERRORS = {errno.ENOSPC: "disque plein", errno.EDQUOT: "quota disque dépassé", errno.EACCES: "accès refusé",
+              errno.EPERM: "opération non permise", errno.EROFS: "système de fichiers en lecture seule",
+              errno.ENOENT: "fichier ou dossier absent"}
+
+
+class _Commands(click.Group):
+    """The command group whose errors follow the README's exit codes: usage 4, interruption 2, crash 3."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run a command; Click's own exit codes (2 for usage, 1 for an abort) become the documented ones."""
+        # The program's name, also under ``python -m conformance`` and CliRunner: it is what the user types.
+        kwargs.update(standalone_mode=False, prog_name="dui-conformance")
+        try:
+            return super().main(*args, **kwargs)
+        except click.UsageError as error:
+            english = "en" in _words_after("--lang", args[0] if args else kwargs.get("args") or sys.argv[1:])
+            where = error.ctx.command_path if error.ctx is not None else "dui-conformance"
+            text = error.format_message() if english else _usage_text(error)
+            help_hint = "try" if english else "aide"
+            _fail(f"{where} : {text}\n({help_hint} : {where} --help)")
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.Abort:
+            _fail("interrompu", ExitCode.INTERRUPTED)
+        except click.ClickException as error:
+            _fail(error.format_message(), ExitCode.USAGE_ERROR)
+        except OSError as error:
+            # A full disk, a folder that cannot be written: one line, never a traceback.
+            where = f" : {error.filename}" if error.filename else ""
+            why = _OS_ERRORS.get(error.errno or 0, error.strerror or str(error))
+            _fail(f"erreur du harnais : {why}{where}", ExitCode.HARNESS_ERROR)
+        except Exception as error:  # the last barrier: a crash is exit 3, one readable line
+            _fail(f"erreur du harnais : {type(error).__name__}: {error}", ExitCode.HARNESS_ERROR)
+        sys.exit(ExitCode.CONFORME)
+
+
+def _words_after(option: str, argv: Any) -> list[str]:
+    words = list(argv or ())
+    return [words[i + 1] for i, word in enumerate(words[:-1]) if word == option] + [
+        word.split("=", 1)[1] for word in words if word.startswith(f"{option}=")]
+
+
+class TargetURL(click.ParamType[str, Any]):
+    """An ``http://`` or ``https://`` URL with a host: what ``--target`` accepts."""
+
+    name = "URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """``value`` when it is an absolute HTTP(S) URL; a usage error otherwise."""
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(str(value))
+            _ = parts.port
+        except ValueError as exc:
+            self.fail(f"« {value} » n'est pas une URL ({exc})", param, ctx)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.fail(f"« {value} » n'est pas une URL http:// ou https:// avec un hôte", param, ctx)
+        return str(value)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dui-conformance")
 def main() -> None:
     """Tests de conformité des DUI (Ségur numérique, référencement ANS)."""
@@ -100,7 +196,7 @@ def _settle(future: asyncio.Future[str | None], value: str | None) -> None:
 
 
 @main.command()
-@click.option("--target", metavar="URL", help="URL du DUI à tester ; sans elle, le DUI de référence.")
+@click.option("--target", type=TargetURL(), help="URL du DUI à tester ; sans elle, le DUI de référence.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Fichier vendor.toml (authentification, TLS, délais, opérations manuelles).")
 @click.option("--fault", "faults", multiple=True, metavar="NAME", help="Défaut du DUI de référence (répétable).")
