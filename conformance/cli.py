@@ -7,6 +7,7 @@ import enum
 import errno
 import json
 import re
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from conformance import __version__
 from conformance.core.errors import ConfigError, SourceErrors, UsageError
 from conformance.core.outcomes import RunVerdict
 from conformance.engine.events import EventLog, RunFinished, read_events
-from conformance.reporting import write_reports
+from conformance.reporting import LATEST, mark_latest, write_reports
 from conformance.reporting.console import ConsoleProgress, print_summary
 from conformance.reporting.model import Report, ReportBuilder
 
@@ -216,10 +217,14 @@ def _settle(future: asyncio.Future[str | None], value: str | None) -> None:
               help="Valider aussi les documents CDA avec un kit TestContenuCDA (enregistré ou dossier).")
 @click.option("--require-complete", is_flag=True,
               help="Échouer (code 6) quand des EXIGENCEs du catalogue n'ont pas été testées (portes de CI).")
+@click.option("--run-id", metavar="ID",
+              help="Nom du dossier de l'exécution sous --report-dir (par défaut : date-heure).")
+@click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path),
+              help="Copier aussi junit.xml à ce chemin (téléversement en CI).")
 def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], themes: tuple[str, ...],
         requirements: tuple[str, ...], suites: tuple[Path, ...], report_dir: Path, seed: int | None,
         interactive: bool | None, serve: bool, lang: str, redact: bool, cda_kit: str | None,
-        require_complete: bool) -> None:
+        require_complete: bool, run_id: str | None, junit_xml: Path | None) -> None:
     """Jouer les scénarios contre un DUI et écrire le rapport de conformité."""
     from conformance.config import VendorConfig, load_config
     from conformance.reference import FAULTS
@@ -230,6 +235,8 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
         _fail(f"--fault : défaut inconnu {', '.join(unknown)} (voir « dui-conformance faults »)")
     if serve and target:
         _fail("--serve ne s'applique qu'au DUI de référence (sans --target)")
+    if run_id is not None:
+        _check_run_id(run_id, report_dir)
     try:
         config = load_config(config_path) if config_path else VendorConfig()
         url = target or config.target.url
@@ -240,6 +247,8 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
             settings = config.target_settings(IN_PROCESS_URL)
         suite = load_suite(list(suites), config.fixture_overrides())
         console = Console(stderr=True)
+        # In a CI log, a URL cut over two lines can no longer be clicked nor searched.
+        console.soft_wrap = not console.is_terminal
         if interactive is None:
             interactive = sys.stdin.isatty()
         options = RunOptions(target=url, settings=settings, serve=serve, faults=faults, themes=themes,
@@ -248,7 +257,7 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
                              simulator_ports=dict(config.simulators),
                              prompt=_terminal_prompt(console) if interactive else None, lang=lang,
                              cda_kits=(_open_cda_kit(cda_kit),) if cda_kit else (),
-                             require_complete=require_complete)
+                             require_complete=require_complete, **({"run_id": run_id} if run_id else {}))
         run_dir = report_dir / options.run_id
         session = Session(suite, options, run_dir)
     except SourceErrors as exc:
@@ -256,6 +265,7 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
     run_dir.mkdir(parents=True, exist_ok=True)
+    mark_latest(run_dir)
     log = EventLog(run_dir / "events.ndjson")
     builder = ReportBuilder()
     progress = ConsoleProgress(console, lang)
@@ -274,12 +284,29 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
         log.close()
     report = builder.build()
     write_reports(report, run_dir, lang)
-    print_summary(report, Console(), str(run_dir), lang)
+    if junit_xml is not None:
+        junit_xml.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "junit.xml", junit_xml)
+    summary = Console()
+    summary.soft_wrap = not summary.is_terminal
+    print_summary(report, summary, str(run_dir), lang)
     if report.run.error:
         click.echo(f"erreur du harnais : {report.run.error}", err=True)
     if redact:
         _redact(run_dir, None)
     sys.exit(exit_code(report))
+
+
+#: what a run id may be: a folder name on every system, never a path nor the ``latest`` link
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _check_run_id(run_id: str, report_dir: Path) -> None:
+    if not _RUN_ID.fullmatch(run_id) or run_id == LATEST:
+        _fail(f"--run-id : « {run_id} » doit être un nom de dossier (lettres, chiffres, . _ -, 64 au plus) "
+              f"autre que « {LATEST} »")
+    if (report_dir / run_id).exists():
+        _fail(f"--run-id : {report_dir / run_id} existe déjà (une exécution n'écrase jamais une autre)")
 
 
 @main.command()

@@ -205,7 +205,7 @@ def test_run_with_the_kit_records_it_in_the_report(cli, tmp_path, kit):
     result = cli.invoke(main, ["run", "--theme", "CDA", "--cda-kit", str(KIT_DIR), "--report-dir", str(tmp_path),
                                "--seed", "3"])
     assert result.exit_code == 0, result.output
-    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()]
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     [recorded] = report["run"]["kits"]
     assert (recorded["sha256"], recorded["files"]) == (kit.digest, len(kit.files))

@@ -17,7 +17,7 @@ VOLATILE = {"run_id", "started_at", "finished_at", "duration_ms", "at"}
 
 
 def run_dir_of(report_dir: Path) -> Path:
-    (run_dir,) = report_dir.iterdir()
+    (run_dir,) = [p for p in report_dir.iterdir() if not p.is_symlink()]
     return run_dir
 
 

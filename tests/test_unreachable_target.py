@@ -27,7 +27,7 @@ def run(target: str, report_dir: Path, *extra: str) -> Result:
 
 
 def report(report_dir: Path) -> dict[str, Any]:
-    (path,) = report_dir.glob("*/report.json")
+    (path,) = (report_dir / "latest").glob("report.json")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 

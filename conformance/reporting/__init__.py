@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -10,6 +12,8 @@ from conformance.core.registry import Registry
 from conformance.reporting.model import Report, ReportBuilder
 
 BUILTIN_REPORTERS = ("json_report", "html_report", "junit", "allure", "rem_csv")
+#: the link, next to the run folders, to the last run started
+LATEST = "latest"
 
 
 class Reporter(Protocol):
@@ -56,3 +60,16 @@ def write_reports(report: Report, run_dir: Path, lang: str = "fr", names: list[s
 
 
 __all__ = ["REPORTERS", "BaseReporter", "Report", "ReportBuilder", "Reporter", "reporter", "write_reports"]
+
+
+def mark_latest(run_dir: Path) -> None:
+    """Point ``<report dir>/latest`` at ``run_dir``; replaced in one step, so a reader never sees it missing."""
+    link = run_dir.parent / LATEST
+    if link.exists() and not link.is_symlink():
+        return  # a folder or file of the user's that happens to have this name: never replaced
+    temporary = run_dir.parent / f".{LATEST}-{run_dir.name}"
+    # Without symlinks (some Windows setups), the run still counts: only the convenience link is missing.
+    with contextlib.suppress(OSError):
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(temporary, link)

@@ -9,7 +9,14 @@ from rich.table import Table
 
 from conformance.core.outcomes import RunVerdict, Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
-from conformance.reporting.i18n import finding_text, label, run_verdict_text, verdict_label
+from conformance.reporting.i18n import (
+    finding_text,
+    format_duration,
+    label,
+    run_verdict_text,
+    status_label,
+    verdict_label,
+)
 from conformance.reporting.model import Report
 
 _STYLE: dict[str, str] = {Verdict.CONFORME: "green", Verdict.NON_CONFORME: "red", Verdict.ERREUR: "yellow",
@@ -20,29 +27,42 @@ _LISTED = 8
 
 
 class ConsoleProgress:
-    """A progress bar over the selected scenarios, on stderr so stdout keeps the summary."""
+    """Progress on stderr (stdout keeps the summary): a bar on a terminal, one line per finished scenario in a log."""
 
     def __init__(self, console: Console, lang: str = "fr") -> None:
         self.console, self.lang = console, lang
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._total = self._done = 0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             if event.target.get("mode") == "distant":
-                # The vendor's DUI must call these; fixed ports come from vendor.toml [simulators].
+                # The vendor's DUI must call these; fixed ports come from vendor.toml [simulators]. One per line, so
+                # that a CI log can be searched and copied.
                 for name, endpoints in event.simulators.items():
-                    self.console.print(f"{label('console.simulator', self.lang)} {name} : {endpoints}",
-                                       highlight=False, markup=False)
+                    for role, address in endpoints.items():
+                        self.console.print(f"{label('console.simulator', self.lang)} {name} {role} : {address}",
+                                           highlight=False, markup=False)
+            self._total = len(event.scenarios)
+            if not self.console.is_terminal:
+                return  # a CI log: no bar redrawn, one line per scenario below
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), console=self.console, transient=True)
             self._progress.start()
-            self._task = self._progress.add_task(label("console.progress", self.lang), total=len(event.scenarios))
+            self._task = self._progress.add_task(label("console.progress", self.lang), total=self._total)
+        elif isinstance(event, ScenarioFinished):
+            self._done += 1
+            if self._progress is not None and self._task is not None:
+                self._progress.advance(self._task)
+            elif not self.console.is_terminal:
+                self.console.print(f"[{self._done}/{self._total}] {event.scenario_id} "
+                                   f"{status_label(event.status, self.lang)} "
+                                   f"({format_duration(event.duration_ms, self.lang)})", highlight=False,
+                                   markup=False)
         elif self._progress is not None and self._task is not None:
             if isinstance(event, ScenarioStarted):
                 self._progress.update(self._task, description=event.scenario_id)
-            elif isinstance(event, ScenarioFinished):
-                self._progress.advance(self._task)
             elif isinstance(event, RunFinished):
                 self.close()
 
