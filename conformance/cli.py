@@ -237,6 +237,7 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
         _fail("--serve ne s'applique qu'au DUI de référence (sans --target)")
     if run_id is not None:
         _check_run_id(run_id, report_dir)
+    _keep_hypothesis_out_of_cwd()
     try:
         config = load_config(config_path) if config_path else VendorConfig()
         url = target or config.target.url
@@ -295,6 +296,19 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
     if redact:
         _redact(run_dir, None)
     sys.exit(exit_code(report))
+
+
+def _keep_hypothesis_out_of_cwd() -> None:
+    """Hypothesis's caches go to the harness's cache folder: a run writes nothing in the current folder but reports."""
+    import os
+
+    if "HYPOTHESIS_STORAGE_DIRECTORY" in os.environ:
+        return  # the user chose where
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    from conformance.validation.schematron import cache_dir
+
+    set_hypothesis_home_dir(cache_dir() / "hypothesis")
 
 
 #: what a run id may be: a folder name on every system, never a path nor the ``latest`` link

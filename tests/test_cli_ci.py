@@ -1,6 +1,9 @@
 """CI ergonomics of ``run``: a named run folder, a ``latest`` link, JUnit where CI wants it, one line per scenario."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -60,3 +63,17 @@ def test_without_a_terminal_each_finished_scenario_is_one_line(cli, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert len(lines) == 8 and lines[0].startswith("[1/8] SCN-HTTP-") and lines[-1].startswith("[8/8] ")
     assert all(" réussi " in line or " échoué " in line or " erreur " in line for line in lines), lines
+
+
+def test_a_run_writes_nothing_in_the_current_folder_but_reports(tmp_path):
+    # Generated data (hypothesis) keeps its caches in the harness's cache folder, not in the vendor's checkout.
+    work = tmp_path / "checkout"
+    work.mkdir()
+    env = {**os.environ, "DUI_CONFORMANCE_CACHE": str(tmp_path / "cache")}
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    command = Path(sys.executable).with_name("dui-conformance")
+    done = subprocess.run([str(command), "run", "--requirement", "DUI-INS-20", "--no-interactive"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in work.iterdir()] == ["reports"]
+    assert (tmp_path / "cache" / "hypothesis").is_dir()
