@@ -265,6 +265,8 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
         _source_errors(exc)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
+    if url is not None and settings is not None:
+        _reachable_or_exit(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     mark_latest(run_dir)
     log = EventLog(run_dir / "events.ndjson")
@@ -296,6 +298,24 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
     if redact:
         _redact(run_dir, None)
     sys.exit(exit_code(report))
+
+
+def _reachable_or_exit(settings: Any) -> None:
+    """One request to the target before anything else: an unreachable DUI is one line and exit 3, not 119 errors."""
+    from conformance.transport.client import VendorClient
+
+    async def probe() -> str | None:
+        client = VendorClient(settings)
+        try:
+            # Any HTTP answer (404 and 401 included) proves the target reachable: only the transport can fail here.
+            return (await client.send("GET", client.url("root", "/"))).error
+        finally:
+            await client.aclose()
+
+    error = asyncio.run(probe())
+    if error is not None:
+        _fail(f"cible injoignable : {settings.base_url} : {error} ; aucun scénario joué (vérifier --target et les "
+              "sections [target], [tls] et [timeouts] de vendor.toml)", ExitCode.HARNESS_ERROR)
 
 
 def _keep_hypothesis_out_of_cwd() -> None:
