@@ -77,3 +77,12 @@ def test_a_run_writes_nothing_in_the_current_folder_but_reports(tmp_path):
     assert done.returncode == 0, done.stderr
     assert [p.name for p in work.iterdir()] == ["reports"]
     assert (tmp_path / "cache" / "hypothesis").is_dir()
+
+
+def test_requirements_failing_for_one_cause_are_one_summary_line(cli, tmp_path):
+    # Every metadata read is cut: both requirements are erreur for the same reason, said once with both ids.
+    result = cli.invoke(main, ["run", "--theme", "HTTP", "--fault", "metadata-connection-reset", "--no-interactive",
+                               "--report-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("erreur ")]
+    assert len(lines) == 1 and lines[0].startswith("erreur DUI-HTTP-02, DUI-HTTP-03 — échec d'échange"), lines

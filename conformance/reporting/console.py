@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -22,6 +24,8 @@ from conformance.reporting.model import Report
 _STYLE: dict[str, str] = {Verdict.CONFORME: "green", Verdict.NON_CONFORME: "red", Verdict.ERREUR: "yellow",
                           Verdict.NON_TESTE: "dim", RunVerdict.INCOMPLET: "yellow"}
 
+#: the "SCN-… / step : " that starts a step's reason; the rest is what requirements failing alike share
+_WHERE = re.compile(r"^\S+ / \S+ : ")
 #: requirement ids listed on one "non testé" line of the summary
 _LISTED = 8
 
@@ -84,8 +88,12 @@ def print_summary(report: Report, console: Console, run_dir: str | None, lang: s
         table.add_row(theme.theme, theme.section, *(str(theme.counts[v.value]) for v in Verdict))
     console.print(table)
     untested: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {}
     for req in report.requirements:
-        if req.verdict in (Verdict.NON_CONFORME, Verdict.ERREUR):
+        if req.verdict is Verdict.ERREUR and not req.findings:
+            # A target gone silent gives every remaining requirement the same reason: said once, with the ids.
+            errors.setdefault(_WHERE.sub("", req.reason or "", count=1), []).append(req.id)
+        elif req.verdict in (Verdict.NON_CONFORME, Verdict.ERREUR):
             tag = label("verdict.warning", lang) if req.warning else verdict_label(req.verdict, lang)
             detail = finding_text(req.findings[0], lang) if req.findings else (req.reason or "")
             line = f"[{_STYLE[req.verdict]}]{tag}[/] {req.id} {escape(req.title)} — {escape(detail)}"
@@ -94,9 +102,11 @@ def print_summary(report: Report, console: Console, run_dir: str | None, lang: s
             untested.setdefault(req.reason or "", []).append(req.id)
     # Selected but not tested: why is what makes the run incomplete; one line per reason (an interrupted run has
     # many requirements and one reason). The unselected are only counted, in the verdict line.
-    for reason, ids in untested.items():
-        shown = ", ".join(ids[:_LISTED]) + (f" (+{len(ids) - _LISTED})" if len(ids) > _LISTED else "")
-        console.print(f"[dim]{verdict_label(Verdict.NON_TESTE, lang)}[/] {shown} — {escape(reason)}", highlight=False)
+    for verdict, grouped in ((Verdict.ERREUR, errors), (Verdict.NON_TESTE, untested)):
+        for reason, ids in grouped.items():
+            shown = ", ".join(ids[:_LISTED]) + (f" (+{len(ids) - _LISTED})" if len(ids) > _LISTED else "")
+            console.print(f"[{_STYLE[verdict]}]{verdict_label(verdict, lang)}[/] {shown} — {escape(reason)}",
+                          highlight=False)
     if report.run.interrupted:
         console.print(f"[yellow]{label('run.interrupted', lang)}[/]")
     colon = label("punct.colon", lang)
