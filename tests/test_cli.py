@@ -79,8 +79,11 @@ def test_default_run_is_conforme_and_writes_every_report(cli, tmp_path, report_v
     assert labels == {r["id"] for r in report["requirements"]}
     with (run_dir / "rem.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
-    assert [r["Exigence"] for r in rows] == [r["id"] for r in report["requirements"]]
-    assert all(r["Verdict"] == "conforme" and r["Preuves"] for r in rows)
+    # The REM layout: one row per requirement and scenario, in catalogue order, each with its numbered proofs.
+    assert list(dict.fromkeys(r["N° exigence"] for r in rows)) == [r["id"] for r in report["requirements"]]
+    assert all(r["Verdict"] == "conforme" and r["N° preuve 1"].startswith(r["N° scénario"] + ".01") for r in rows)
+    assert all((run_dir / r["Preuve 1"]).is_file() for r in rows)
+    assert {(run_dir / n).is_file() for n in ("rem.xlsx", "convergence.xlsx")} == {True}
     for evidence in report["evidence"]:
         assert (run_dir / evidence["path"]).is_file()
     html = (run_dir / "report.html").read_text(encoding="utf-8")

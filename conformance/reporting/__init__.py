@@ -11,7 +11,7 @@ from typing import Protocol
 from conformance.core.registry import Registry
 from conformance.reporting.model import Report, ReportBuilder
 
-BUILTIN_REPORTERS = ("json_report", "html_report", "junit", "allure", "rem_csv")
+BUILTIN_REPORTERS = ("json_report", "html_report", "junit", "allure", "rem_csv", "rem_xlsx")
 #: the link, next to the run folders, to the last run started
 LATEST = "latest"
 

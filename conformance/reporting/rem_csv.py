@@ -1,4 +1,4 @@
-"""``rem.csv``: one row per requirement with the columns of the ANS REM spreadsheets."""
+"""``rem.csv``: the REM export layout of the ANS (segur-rapport), then the harness's result columns."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import csv
 from pathlib import Path
 
 from conformance.reporting import BaseReporter, reporter
-from conformance.reporting.i18n import finding_text
 from conformance.reporting.model import Report
-
-COLUMNS = ("Profil", "Section", "Exigence", "Intitulé", "Niveau", "Criticité", "Source", "Scénario", "Verdict",
-           "Motif", "Constats", "Preuves")
+from conformance.reporting.rem_layouts import REM_COLUMNS, RESULT_COLUMNS, rem_rows
 
 
 @reporter
@@ -19,16 +16,9 @@ class RemCsvReporter(BaseReporter):
 
     name = "csv"
 
-
     def write(self, report: Report, run_dir: Path) -> None:
-        """One row per requirement."""
+        """One row per requirement and scenario."""
         with (run_dir / "rem.csv").open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle, delimiter=";")
-            writer.writerow(COLUMNS)
-            for req in report.requirements:
-                writer.writerow([
-                    req.profile, req.section, req.id, req.title, req.level, req.criticality, req.source,
-                    " ".join(req.scenarios), req.verdict.value, req.reason or "",
-                    " | ".join(f"{f.scenario_id}/{f.step_id} {finding_text(f, self.lang)}" for f in req.findings),
-                    " ".join(req.evidence),
-                ])
+            writer.writerow((*REM_COLUMNS, *RESULT_COLUMNS))
+            writer.writerows(rem_rows(report, self.lang))
