@@ -286,13 +286,14 @@ def run(target: str | None, config_path: Path | None, faults: tuple[str, ...], t
         progress.close()
         log.close()
     report = builder.build()
-    write_reports(report, run_dir, lang)
+    manifest = write_reports(report, run_dir, lang)
     if junit_xml is not None:
         junit_xml.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / "junit.xml", junit_xml)
     summary = Console()
     summary.soft_wrap = not summary.is_terminal
     print_summary(report, summary, str(run_dir), lang)
+    _print_manifest(manifest, lang)
     if report.run.error:
         click.echo(f"erreur du harnais : {report.run.error}", err=True)
     if redact:
@@ -745,6 +746,36 @@ def _redact(run_dir: Path, out_dir: Path | None) -> None:
     click.echo(f"Copie pseudonymisée : {target}", err=True)
 
 
+def _print_manifest(manifest: str, lang: str) -> None:
+    # Kept in the CI log, outside the run folder: whoever edits a file and rewrites SHA256SUMS changes this value.
+    words = "SHA-256 of SHA256SUMS" if lang == "en" else "Empreinte SHA-256 de SHA256SUMS"
+    click.echo(f"{words} : {manifest}")
+
+
+@report.command("verify")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--sha256", "expected", metavar="HEX",
+              help="Empreinte de SHA256SUMS notée à l'exécution (journal de CI).")
+def verify(run_dir: Path, expected: str | None) -> None:
+    """Vérifier qu'aucun fichier d'une exécution n'a changé depuis qu'elle l'a écrit (SHA256SUMS)."""
+    from conformance.reporting.manifest import MANIFEST, digest, verify_manifest
+
+    try:
+        result = verify_manifest(run_dir)
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(str(exc))
+    for words, names in (("modifié", result.changed), ("absent", result.missing), ("ajouté", result.added)):
+        for name in names:
+            click.echo(f"{words} : {name}")
+    own = digest(run_dir / MANIFEST)
+    if expected is not None and expected.lower() != own:
+        click.echo(f"{MANIFEST} lui-même a changé : empreinte {own}, attendue {expected.lower()}")
+        sys.exit(ExitCode.NON_CONFORME)
+    if not result.intact:
+        sys.exit(ExitCode.NON_CONFORME)
+    click.echo(f"intact : chaque fichier est celui que l'exécution a écrit ({MANIFEST} {own})")
+
+
 #: where ``--redact`` writes the shareable copy of a run
 SHARED_FOLDER = "partage"
 
@@ -764,6 +795,7 @@ def render(run_dir: Path, lang: str | None) -> None:
     except (ValueError, KeyError) as exc:
         _fail(f"{log} : journal illisible ({exc})", ExitCode.HARNESS_ERROR)
     lang = lang or built.run.lang
-    write_reports(built, run_dir, lang)
+    manifest = write_reports(built, run_dir, lang)
     print_summary(built, Console(), str(run_dir), lang)
+    _print_manifest(manifest, lang)
     sys.exit(exit_code(built))

@@ -51,12 +51,15 @@ def load_builtin_reporters() -> None:
         importlib.import_module(f"conformance.reporting.{module}")
 
 
-def write_reports(report: Report, run_dir: Path, lang: str = "fr", names: list[str] | None = None) -> None:
-    """Write every registered format, or only ``names``."""
+def write_reports(report: Report, run_dir: Path, lang: str = "fr", names: list[str] | None = None) -> str:
+    """Write every registered format, or only ``names``, then the manifest; the manifest's own sha256."""
+    from conformance.reporting.manifest import write_manifest
+
     load_builtin_reporters()
     for name, cls in REPORTERS.items():
         if names is None or name in names:
             cls(lang).write(report, run_dir)
+    return write_manifest(run_dir)  # last: it covers every file written above and the evidence
 
 
 __all__ = ["REPORTERS", "BaseReporter", "Report", "ReportBuilder", "Reporter", "reporter", "write_reports"]
