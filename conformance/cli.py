@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 
 from conformance import __version__
-from conformance.core.errors import ConfigError, SourceErrors, UsageError
+from conformance.core.errors import ConfigError, PluginError, SourceErrors, UsageError
 from conformance.core.outcomes import RunVerdict
 from conformance.engine.events import EventLog, RunFinished, read_events
 from conformance.reporting import LATEST, mark_latest, write_reports
@@ -126,6 +126,8 @@ class _Commands(click.Group):
             _fail("interrompu", ExitCode.INTERRUPTED)
         except click.ClickException as error:
             _fail(error.format_message(), ExitCode.USAGE_ERROR)
+        except PluginError as error:
+            _fail(str(error), ExitCode.HARNESS_ERROR)
         except OSError as error:
             # A full disk, a folder that cannot be written: one line, never a traceback.
             where = f" : {error.filename}" if error.filename else ""
@@ -379,6 +381,51 @@ def serve(kind: str, faults: tuple[str, ...], port: int, host: str) -> None:
     for name, endpoints in services.items():
         click.echo(f"  simulateur {name} : {endpoints}", err=True)
     uvicorn.run(create_app(faults, services), host=host, port=port, log_level="warning")
+
+
+@main.command("checks")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def list_checks(as_json: bool) -> None:
+    """Lister les vérifications des scénarios : arguments, description, exigences qu'elles prouvent."""
+    import inspect
+
+    from conformance.checks import CHECKS
+    from conformance.session import load_plugins, load_suite
+
+    load_plugins()
+    bound: dict[str, set[str]] = {}
+    for scenario in load_suite().scenarios:
+        for step in scenario.steps:
+            for call in step.checks:
+                bound.setdefault(call.name, set()).update(call.requirements)
+    items: list[dict[str, Any]] = []
+    for name, fn in CHECKS.items():
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        items.append({
+            "name": name, "doc": inspect.getdoc(fn) or "", "module": fn.__module__,
+            "arguments": [{"name": p.name, "required": p.default is inspect.Parameter.empty,
+                           "default": None if p.default is inspect.Parameter.empty else repr(p.default),
+                           "type": _annotation(p.annotation)} for p in params],
+            "requirements": sorted(bound.get(name, ())),
+        })
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    for item in items:
+        arguments = ", ".join(f"{a['name']}" + ("" if a["required"] else f"={a['default']}")
+                              for a in item["arguments"])
+        click.echo(f"{item['name']}({arguments})")
+        click.echo(f"    {str(item['doc']).splitlines()[0] if item['doc'] else '—'}")
+        if item["requirements"]:
+            click.echo(f"    exigences : {' '.join(item['requirements'])}")
+
+
+def _annotation(annotation: Any) -> str:
+    import inspect
+
+    if annotation is inspect.Parameter.empty:
+        return ""
+    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
 
 
 @main.command()

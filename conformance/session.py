@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.checks import signatures
-from conformance.core.errors import SourceError, SourceErrors, UsageError
+from conformance.core.errors import PluginError, SourceError, SourceErrors, UsageError
 from conformance.core.resources import data_path
 from conformance.core.yamlsource import YamlDocument, load_yaml
 from conformance.engine.context import Prompt, RunContext
@@ -56,7 +56,11 @@ def load_plugins() -> None:
         for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
             importlib.import_module(module.name)
     for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
-        entry.load()
+        try:
+            entry.load()
+        except Exception as exc:  # whatever a third-party module raises on import: its name, not a traceback
+            raise PluginError(f"extension « {entry.name} » ({entry.value}) impossible à charger : "
+                              f"{type(exc).__name__}: {exc}") from exc
     _plugins_loaded = True
 
 

@@ -1,6 +1,7 @@
 """Usage errors exit 4 with one French line that names the command, as the README's exit-code table says."""
 
 import errno
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,34 @@ def test_a_full_disk_exits_3_with_one_line(cli, tmp_path, monkeypatch):
     assert f"erreur du harnais : disque plein : {tmp_path / 'report.html'}" in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.glob("*/events.ndjson")), "what the run recorded is kept"
+
+
+def test_checks_lists_every_check_with_its_arguments_and_requirements(cli):
+    from conformance.checks import CHECKS
+
+    result = cli.invoke(main, ["checks", "--json"])
+    assert result.exit_code == 0, result.output
+    items = {item["name"]: item for item in json.loads(result.output)}
+    assert set(items) == set(CHECKS)
+    status = items["status_code_in"]
+    assert [a["name"] for a in status["arguments"] if a["required"]] == ["codes"]
+    assert status["doc"] and "DUI-HTTP-02" in status["requirements"]
+    text = cli.invoke(main, ["checks"]).output
+    assert "status_code_in(codes" in text and "exigences : " in text
+
+
+def test_a_broken_plugin_exits_3_with_its_name(cli, monkeypatch):
+    import importlib.metadata
+
+    import conformance.session as session
+
+    broken = importlib.metadata.EntryPoint(name="vendeur-x", value="paquet_absent_de_test:plugin",
+                                           group=session.PLUGIN_GROUP)
+    monkeypatch.setattr(session, "_plugins_loaded", False)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken] if group == session.PLUGIN_GROUP
+                        else [])
+    result = cli.invoke(main, ["checks"])
+    assert result.exit_code == 3, result.output
+    assert "extension « vendeur-x » (paquet_absent_de_test:plugin) impossible à charger : ModuleNotFoundError" in \
+        result.output
+    assert "Traceback" not in result.output

@@ -36,3 +36,7 @@ class ConfigError(ConformanceError):
 
 class UsageError(ConformanceError):
     """Options that do not go together."""
+
+
+class PluginError(ConformanceError):
+    """A third-party extension that cannot be loaded; the message names it (the CLI exits 3)."""
