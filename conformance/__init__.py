@@ -16,6 +16,14 @@ def __getattr__(name: str) -> object:
         from conformance.reporting import reporter
 
         return reporter
+    if name in {"simulator", "Simulator", "Received"}:
+        from conformance import simulators
+
+        return getattr(simulators, name)
+    if name == "Exchange":
+        from conformance.core.exchange import Exchange
+
+        return Exchange
     raise AttributeError(name)
 
 
@@ -24,10 +32,14 @@ __all__ = [
     "CheckFailed",
     "CheckSkipped",
     "CheckStatus",
+    "Exchange",
     "Finding",
+    "Received",
     "Severity",
+    "Simulator",
     "Verdict",
     "__version__",
     "check",
     "reporter",
+    "simulator",
 ]
