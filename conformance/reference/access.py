@@ -54,7 +54,7 @@ from conformance.reference.access_model import (
     patient_entity,
     query_entity,
 )
-from conformance.reference.base import Reference, json_body, usager_operation
+from conformance.reference.base import Reference, json_body, outbound, usager_operation
 from conformance.reference.faults import fault
 from conformance.reference.store import Usager
 
@@ -371,7 +371,7 @@ class AccessControl:
         url = (self.ref.services.get("psc") or {}).get("jwks")
         self.jwks_fetches += 1
         try:
-            async with httpx.AsyncClient(timeout=JWKS_TIMEOUT, trust_env=False) as client:
+            async with outbound(JWKS_TIMEOUT) as client:
                 answer = await client.get(str(url))
             answer.raise_for_status()
             published = answer.json().get("keys", [])

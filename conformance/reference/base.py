@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -15,6 +18,17 @@ from conformance.reference.fhir import OBSOLETE_RELIABILITY_SYSTEM, operation_ou
 from conformance.reference.store import Store, Usager
 
 FHIR_JSON = "application/fhir+json"
+
+
+@functools.cache
+def _trust_store() -> ssl.SSLContext:
+    # Loading the CA bundle costs about 40 ms: once per process, not once per call to a national service.
+    return httpx.create_ssl_context()
+
+
+def outbound(timeout: float) -> httpx.AsyncClient:
+    """A client for one call of the reference DUI to a national service (INSi, JWKS, TDDUI receiver)."""
+    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False, verify=_trust_store())
 
 
 class Reference:

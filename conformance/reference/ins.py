@@ -11,7 +11,7 @@ from lxml import etree
 
 from conformance.reference import faults as f
 from conformance.reference import identity
-from conformance.reference.base import Reference, json_body, usager_operation
+from conformance.reference.base import Reference, json_body, outbound, usager_operation
 from conformance.reference.store import Usager
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -111,7 +111,7 @@ async def _insi_lookup(ref: Reference, usager: Usager) -> Response:
         return ref.error(503, "transient", "téléservice INSi non configuré")
     name = usager.used_name if ref.has(f.INSI_QUERY_USES_USED_NAME) and usager.used_name else usager.birth_name
     try:
-        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        async with outbound(10) as client:
             answer = await client.post(url, content=_soap_request(usager, name), headers={
                 "Content-Type": f'application/soap+xml; charset=utf-8; action="{INSI_ACTION}"'})
         root = etree.fromstring(answer.content, _PARSER)

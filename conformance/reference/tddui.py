@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from conformance.reference.base import Reference, json_body
+from conformance.reference.base import Reference, json_body, outbound
 from conformance.reference.faults import fault
 from conformance.reference.tddui_bundle import Edit, ExportParts, export_bundle
 
@@ -210,7 +210,7 @@ async def _export(ref: Reference, body: Any) -> Response:
         return ref.error(404, "not-found", f"Patient/{usager_id} inconnu")
     payload = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
     try:
-        async with httpx.AsyncClient(timeout=RECEIVER_TIMEOUT, follow_redirects=False) as client:
+        async with outbound(RECEIVER_TIMEOUT) as client:
             answer = await client.post(receiver.rstrip("/"), content=payload,
                                        headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8", "Accept": FHIR_JSON})
     except httpx.HTTPError as exc:
