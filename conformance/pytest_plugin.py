@@ -152,6 +152,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if _enabled(config):
         from conformance.core.errors import ConformanceError
 
+        if config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+            # Each xdist worker would play its share against its own simulators and write a partial report that
+            # reads "conforme": a run is one session, played in order.
+            raise pytest.UsageError("--dui-target et --dui-reference ne se jouent pas en parallèle : relancer sans -n "
+                                    "(pytest-xdist), une exécution est une seule session avec ses simulateurs")
         try:
             config.stash[_STATE] = _DuiState(config)
         except ConformanceError as exc:

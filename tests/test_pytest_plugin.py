@@ -171,3 +171,11 @@ def test_an_invalid_scenario_file_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess("--dui-reference", "--dui-suite", "suite", "-p", "no:cacheprovider")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*s.yaml:*"])
+
+
+def test_parallel_workers_are_refused_rather_than_writing_partial_reports(pytester):
+    result = pytester.runpytest_subprocess("--dui-reference", "-n", "2", "--dui-report-dir", "reports",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ne se jouent pas en parallèle*relancer sans -n*"])
+    assert not (pytester.path / "reports").exists()
